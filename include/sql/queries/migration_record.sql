@@ -1,0 +1,3 @@
+-- Record one applied migration.
+INSERT INTO schema_migrations (version, name, applied_at)
+VALUES (:version, :name, :applied_at)

@@ -1,0 +1,5 @@
+-- The watermark of one VPD.
+SELECT vpd, file_name, sequence, window_end, full_file_name, full_persons,
+       current_version, updated_at
+FROM watermarks
+WHERE vpd = :vpd

@@ -1,0 +1,13 @@
+-- Insert or replace the watermark of one VPD (all columns given).
+INSERT INTO watermarks (vpd, file_name, sequence, window_end, full_file_name,
+                        full_persons, current_version, updated_at)
+VALUES (:vpd, :file_name, :sequence, :window_end, :full_file_name,
+        :full_persons, :current_version, :updated_at)
+ON CONFLICT (vpd) DO UPDATE SET
+    file_name = excluded.file_name,
+    sequence = excluded.sequence,
+    window_end = excluded.window_end,
+    full_file_name = excluded.full_file_name,
+    full_persons = excluded.full_persons,
+    current_version = excluded.current_version,
+    updated_at = excluded.updated_at

@@ -1,0 +1,476 @@
+"""The state DB: file registry, watermarks, holds, audit, validation, quarantine.
+
+SQLAlchemy Core over the SQL in include/sql (no ORM). SQLite by default,
+PostgreSQL in production; both run the same statements.
+
+Conventions: timestamps are ISO-8601 UTC strings (`...+00:00`) and dates are
+`YYYY-MM-DD` strings in the database; `FileRecord.file_date` is a `date`.
+Files come back as `FileRecord`s, everything else as plain dicts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from . import migrations, queries
+
+FILE_STATUSES = (
+    "registered", "staged", "validated", "applied",
+    "rejected", "held", "superseded", "released",
+)
+FILE_TYPES = ("GOF", "GOC")
+QUARANTINE_SOURCES = ("reader", "validation")
+WATERMARK_FIELDS = (
+    "file_name", "sequence", "window_end", "full_file_name",
+    "full_persons", "current_version",
+)
+AUDIT_FIELDS = (
+    "run_id", "dag_id", "task_id", "try_number", "vpd", "step",
+    "outcome", "file_name", "counts", "detail",
+)
+VALIDATION_FIELDS = (
+    "run_id", "file_name", "vpd", "record_type", "expectation", "column_name",
+    "severity", "success", "unexpected_count", "element_count", "details_path",
+)
+QUARANTINE_FIELDS = (
+    "run_id", "file_name", "vpd", "line", "record_type", "record_key",
+    "reason", "source",
+)
+
+# How long a SQLite writer waits for another process's lock before failing.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def utc_now() -> str:
+    """Now, as the ISO-8601 UTC text stored in every timestamp column."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _iso(value: Any) -> str | None:
+    """datetime/date -> ISO text; text passes through unchanged."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"expected a date, datetime or ISO string, got {value!r}")
+
+
+def _to_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _json(value: Any) -> str | None:
+    """dicts become JSON text (sorted keys, so equal counts give equal text)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _unjson(value: str | None) -> dict:
+    return json.loads(value) if value else {}
+
+
+def _check_keys(row: dict, allowed: Iterable[str], what: str) -> None:
+    extra = set(row) - set(allowed)
+    if extra:
+        raise TypeError(f"unknown {what} field(s): {sorted(extra)}")
+
+
+@dataclass
+class FileRecord:
+    """One GO file in the registry. Callers fill the first block to register."""
+
+    name: str
+    sha256: str
+    size: int
+    vpd: str
+    file_type: str                 # GOF or GOC
+    file_date: date
+    sequence: int
+    window_start: str | None = None   # HDR previous run (None on a full file)
+    window_end: str | None = None     # HDR current run
+    extract_ts: str | None = None     # HDR extract datetime
+    run_id: str | None = None
+    # Kept by the registry:
+    status: str = "registered"
+    reason: str | None = None
+    counts: dict = field(default_factory=dict)
+    registered_at: str | None = None
+    updated_at: str | None = None
+
+    @classmethod
+    def _from_row(cls, row: Any) -> "FileRecord":
+        m = dict(row._mapping)
+        counts = _unjson(m.pop("counts_json"))
+        m["file_date"] = _to_date(m["file_date"])
+        return cls(counts=counts, **m)
+
+    def _params(self, now: str) -> dict:
+        if self.file_type not in FILE_TYPES:
+            raise ValueError(f"file_type must be one of {FILE_TYPES}, got {self.file_type!r}")
+        return {
+            "name": self.name, "sha256": self.sha256, "size": int(self.size),
+            "vpd": self.vpd, "file_type": self.file_type,
+            "file_date": _to_date(self.file_date).isoformat(),
+            "sequence": int(self.sequence),
+            "window_start": _iso(self.window_start), "window_end": _iso(self.window_end),
+            "extract_ts": _iso(self.extract_ts),
+            "status": "registered", "reason": None,
+            "counts_json": _json(self.counts) if self.counts else None,
+            "registered_at": now, "updated_at": now, "run_id": self.run_id,
+        }
+
+
+Outcome = Literal["new", "duplicate", "changed", "duplicate_content"]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What register_file decided (spec §7.1).
+
+    outcome  new: inserted; duplicate: same name and bytes, nothing to do;
+             changed: same name, other bytes (caller raises);
+             duplicate_content: new name, bytes already registered (caller refuses).
+    record   the stored file: the new row, or the existing one it matched.
+    """
+
+    outcome: Outcome
+    record: FileRecord
+
+    @property
+    def is_new(self) -> bool:
+        return self.outcome == "new"
+
+
+class StateDB:
+    """Access to the state DB. Build it with `from_url` or `from_env`."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    # ---- construction -------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: str, **engine_kwargs: Any) -> "StateDB":
+        """sqlite:///path/state.db or postgresql+psycopg2://user:pw@host/db."""
+        u = make_url(url)
+        if u.get_backend_name() == "sqlite":
+            return cls(_sqlite_engine(u, **engine_kwargs))
+        if u.get_backend_name() == "postgresql":
+            # pre_ping: a long-lived Airflow worker survives server restarts.
+            engine_kwargs.setdefault("pool_pre_ping", True)
+            if u.get_driver_name() == "psycopg2":
+                # Bulk inserts (quarantine, validation) as pages of statements
+                # per round trip instead of one round trip per row.
+                engine_kwargs.setdefault("executemany_mode", "values_plus_batch")
+                engine_kwargs.setdefault("executemany_batch_page_size", 1000)
+            return cls(create_engine(u, **engine_kwargs))
+        raise ValueError(f"unsupported state DB backend {u.get_backend_name()!r}: "
+                         "use sqlite:/// or postgresql+psycopg2://")
+
+    @classmethod
+    def from_env(cls) -> "StateDB":
+        """CSTF_STATE_DB_URL, else sqlite:///<CSTF_WORKDIR or ./work>/state.db."""
+        url = os.environ.get("CSTF_STATE_DB_URL")
+        if not url:
+            workdir = Path(os.environ.get("CSTF_WORKDIR") or "work").resolve()
+            url = f"sqlite:///{workdir / 'state.db'}"
+        return cls.from_url(url)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self._engine.dialect.name
+
+    @property
+    def url_for_display(self) -> str:
+        """The URL with the password masked, safe for logs and reports."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the names applied by this call."""
+        return [f"{m.version:04d}_{m.name}" for m in migrations.migrate(self._engine)]
+
+    def applied_migrations(self) -> list[dict]:
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(queries.load("migrations_applied"))]
+
+    def dispose(self) -> None:
+        """Close pooled connections (end of a task, or before a fork)."""
+        self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"StateDB({self.url_for_display})"
+
+    # ---- helpers --------------------------------------------------------
+
+    def _read(self) -> Connection:
+        """A connection for reads only; on SQLite its transactions stay deferred."""
+        return self._engine.connect().execution_options(cstf_read_only=True)
+
+    def _rows(self, name: str, params: dict) -> list[dict]:
+        with self._read() as conn:
+            return [dict(r._mapping) for r in conn.execute(queries.load(name), params)]
+
+    # ---- file registry (§7.1) ------------------------------------------
+
+    def register_file(self, rec: FileRecord) -> Registration:
+        """Register a downloaded file, or say why not; see Registration."""
+        params = rec._params(utc_now())
+        try:
+            with self._engine.begin() as conn:
+                found = self._classify(conn, rec)
+                if found:
+                    return found
+                conn.execute(queries.load("file_insert"), params)
+        except IntegrityError:
+            # Another process registered this name or these bytes between our
+            # check and our insert: its row now decides the outcome.
+            with self._engine.begin() as conn:
+                found = self._classify(conn, rec)
+            if found:
+                return found
+            raise
+        return Registration("new", self.get_file(rec.name))
+
+    @staticmethod
+    def _classify(conn: Connection, rec: FileRecord) -> Registration | None:
+        rows = conn.execute(queries.load("file_by_name_or_sha256"),
+                            {"name": rec.name, "sha256": rec.sha256})
+        found = [FileRecord._from_row(r) for r in rows]
+        for old in found:
+            if old.name == rec.name:
+                return Registration("duplicate" if old.sha256 == rec.sha256 else "changed", old)
+        if found:
+            return Registration("duplicate_content", found[0])
+        return None
+
+    def set_file_status(self, name: str, status: str, reason: str | None = None,
+                        counts: dict | None = None, run_id: str | None = None) -> FileRecord:
+        """Move a file to `status` (reason replaced; counts/run_id kept unless given)."""
+        if status not in FILE_STATUSES:
+            raise ValueError(f"status must be one of {FILE_STATUSES}, got {status!r}")
+        with self._engine.begin() as conn:
+            res = conn.execute(queries.load("file_set_status"), {
+                "name": name, "status": status, "reason": reason,
+                "counts_json": _json(counts), "run_id": run_id, "updated_at": utc_now(),
+            })
+            if res.rowcount != 1:
+                raise KeyError(f"no registered file named {name!r}")
+            return FileRecord._from_row(
+                conn.execute(queries.load("file_by_name"), {"name": name}).one())
+
+    def get_file(self, name: str) -> FileRecord | None:
+        with self._read() as conn:
+            row = conn.execute(queries.load("file_by_name"), {"name": name}).first()
+        return FileRecord._from_row(row) if row is not None else None
+
+    def list_files(self, vpd: str | None = None,
+                   statuses: Iterable[str] | None = None) -> list[FileRecord]:
+        """Files in processing order: by vpd, file_date, sequence."""
+        statuses = list(FILE_STATUSES if statuses is None else statuses)
+        with self._read() as conn:
+            rows = conn.execute(queries.load("files_by_vpd"),
+                                {"vpd": vpd, "statuses": statuses})
+            return [FileRecord._from_row(r) for r in rows]
+
+    # ---- watermarks (§7.3) ----------------------------------------------
+
+    def get_watermark(self, vpd: str) -> dict | None:
+        rows = self._rows("watermark_get", {"vpd": vpd})
+        return rows[0] if rows else None
+
+    def set_watermark(self, vpd: str, **fields: Any) -> dict:
+        """Upsert: the given fields change, the others keep their value."""
+        _check_keys(fields, WATERMARK_FIELDS, "watermark")
+        if "window_end" in fields:
+            fields["window_end"] = _iso(fields["window_end"])
+        with self._engine.begin() as conn:
+            row = conn.execute(queries.load("watermark_get"), {"vpd": vpd}).first()
+            merged = {f: None for f in WATERMARK_FIELDS}
+            if row is not None:
+                merged.update({f: row._mapping[f] for f in WATERMARK_FIELDS})
+            merged.update(fields, vpd=vpd, updated_at=utc_now())
+            conn.execute(queries.load("watermark_upsert"), merged)
+            return dict(conn.execute(queries.load("watermark_get"), {"vpd": vpd}).one()._mapping)
+
+    # ---- holds (§7.2) ----------------------------------------------------
+
+    def hold_vpd(self, vpd: str, reason: str, file_name: str | None = None) -> dict:
+        """Hold a VPD's inbound. If already held, the first hold stands and is returned."""
+        try:
+            with self._engine.begin() as conn:
+                active = conn.execute(queries.load("hold_active"), {"vpd": vpd}).first()
+                if active is None:
+                    conn.execute(queries.load("hold_insert"), {
+                        "vpd": vpd, "reason": reason, "file_name": file_name,
+                        "held_at": utc_now()})
+        except IntegrityError:
+            pass  # a concurrent caller held it first (one active hold per VPD)
+        return self.get_hold(vpd)
+
+    def get_hold(self, vpd: str) -> dict | None:
+        """The active hold of a VPD, or None when its inbound may run."""
+        rows = self._rows("hold_active", {"vpd": vpd})
+        return rows[0] if rows else None
+
+    def release_vpd(self, vpd: str, released_by: str, note: str | None = None) -> dict | None:
+        """Release the active hold (kept as history); None if it was not held."""
+        with self._engine.begin() as conn:
+            active = conn.execute(queries.load("hold_active"), {"vpd": vpd}).first()
+            if active is None:
+                return None
+            conn.execute(queries.load("hold_release"), {
+                "vpd": vpd, "released_at": utc_now(),
+                "released_by": released_by, "release_note": note})
+        return next(h for h in self.hold_history(vpd) if h["id"] == active.id)
+
+    def hold_history(self, vpd: str | None = None) -> list[dict]:
+        """Every hold, released or not, oldest first."""
+        return self._rows("holds_by_vpd", {"vpd": vpd})
+
+    # ---- audit (append-only) --------------------------------------------
+
+    def audit(self, **fields: Any) -> int:
+        """Append one audit event; `counts` is a dict, `detail` text or a dict. Returns its id.
+
+        Ids and counts only: never NI numbers, dates of birth or names.
+        """
+        _check_keys(fields, AUDIT_FIELDS, "audit")
+        row = {f: fields.get(f) for f in AUDIT_FIELDS}
+        row["counts_json"] = _json(row.pop("counts"))
+        row["detail"] = _json(row["detail"])
+        row["at"] = utc_now()
+        with self._engine.begin() as conn:
+            return conn.execute(queries.load("audit_insert"), row).scalar_one()
+
+    def audit_events(self, run_id: str | None = None, vpd: str | None = None,
+                     step: str | None = None) -> list[dict]:
+        """Audit events in insertion order, with `counts` decoded."""
+        rows = self._rows("audit_events", {"run_id": run_id, "vpd": vpd, "step": step})
+        for r in rows:
+            r["counts"] = _unjson(r.pop("counts_json"))
+        return rows
+
+    # ---- validation results --------------------------------------------
+
+    def record_validation(self, rows: list[dict]) -> int:
+        """Store expectation results (one executemany); returns the row count."""
+        now = utc_now()
+        params = []
+        for r in rows:
+            _check_keys(r, VALIDATION_FIELDS, "validation")
+            p = {f: r.get(f) for f in VALIDATION_FIELDS}
+            p["success"] = bool(p["success"])
+            p["at"] = now
+            params.append(p)
+        return self._insert_many("validation_insert", params)
+
+    def validation_results(self, file_name: str | None = None,
+                           run_id: str | None = None) -> list[dict]:
+        rows = self._rows("validation_results", {"file_name": file_name, "run_id": run_id})
+        for r in rows:
+            r["success"] = bool(r["success"])  # SQLite hands back 0/1
+        return rows
+
+    # ---- quarantine summary ---------------------------------------------
+
+    def record_quarantine(self, rows: list[dict]) -> int:
+        """Store quarantined-line summaries (ids and reasons only); returns the count."""
+        now = utc_now()
+        params = []
+        for r in rows:
+            _check_keys(r, QUARANTINE_FIELDS, "quarantine")
+            p = {f: r.get(f) for f in QUARANTINE_FIELDS}
+            if p["source"] not in QUARANTINE_SOURCES:
+                raise ValueError(f"quarantine source must be one of {QUARANTINE_SOURCES}, "
+                                 f"got {p['source']!r}")
+            p["at"] = now
+            params.append(p)
+        return self._insert_many("quarantine_insert", params)
+
+    def quarantine(self, file_name: str | None = None, vpd: str | None = None) -> list[dict]:
+        """Quarantined lines by file and line number."""
+        return self._rows("quarantine_rows", {"file_name": file_name, "vpd": vpd})
+
+    def _insert_many(self, name: str, params: list[dict]) -> int:
+        if not params:
+            return 0
+        with self._engine.begin() as conn:
+            conn.execute(queries.load(name), params)  # a list -> executemany
+        return len(params)
+
+
+def _enable_wal(cur) -> None:
+    """Switch the file to WAL (readers never block the writer); it persists.
+
+    The switch needs a moment alone with the file and SQLite does not apply
+    the busy timeout to it, so when several processes open a new database
+    together, the losers retry until the winner has switched it.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            if cur.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("could not switch the state DB to WAL mode")
+        time.sleep(0.01)
+
+
+def _sqlite_engine(u, **engine_kwargs: Any) -> Engine:
+    """SQLite set up for two writer processes: WAL, busy timeout, BEGIN IMMEDIATE."""
+    memory = u.database in (None, "", ":memory:")
+    if memory:
+        # One shared connection, or each checkout would see an empty database.
+        engine_kwargs.setdefault("poolclass", StaticPool)
+        engine_kwargs.setdefault("connect_args", {"check_same_thread": False})
+    else:
+        Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(u, **engine_kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let us issue BEGIN ourselves (the sqlite3 module's implicit one is deferred).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if not memory:
+            _enable_wal(cur)
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # Writers take the write lock up front: a deferred transaction that
+        # reads and then writes fails at once with SQLITE_BUSY in WAL mode,
+        # whatever the busy timeout; an immediate one waits its turn instead.
+        # Reads (StateDB._read) stay deferred so they never wait for a writer.
+        read_only = conn.get_execution_options().get("cstf_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
