@@ -11,6 +11,7 @@ Whole-file problems raise `FileRejected`; nothing is returned for such a file.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -106,21 +107,25 @@ def parse_ts(value: str, file_name: str, what: str) -> datetime:
 
 # --- bytes to lines --------------------------------------------------------------------------
 
-def _check_encoding(data: bytes, file_name: str) -> None:
-    """Refuse anything that is not Latin-1 text: a BOM or valid UTF-8 with multi-byte sequences."""
+def _check_encoding(data: bytes, lines: "_Lines", file_name: str) -> None:
+    """Refuse anything that is not Latin-1 text: a BOM, or UTF-8 multi-byte sequences.
+
+    Only lines holding bytes above 0x7F can tell the two apart, so only those are decoded:
+    if all of them are valid UTF-8 the whole file is, and it is not the Latin-1 we expect."""
     if data.startswith(BOM):
         raise FileRejected(file_name, "starts with a UTF-8 byte-order mark; GO files are Latin-1 (ISO-8859-1)")
     if data.isascii():
         return
+    high = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80)
+    line_idx = np.unique(np.searchsorted(lines.ends, high, side="right"))
     try:
-        data.decode("utf-8")
+        for i in line_idx.tolist():
+            data[lines.starts[i]: lines.ends[i]].decode("utf-8")
     except UnicodeDecodeError:
         return  # not UTF-8, so Latin-1 as expected
-    first = next(i for i, b in enumerate(data) if b >= 0x80)
-    line = data.count(b"\n", 0, first) + 1
     raise FileRejected(
         file_name,
-        f"is UTF-8 encoded (multi-byte sequence on line {line}); GO files are Latin-1 (ISO-8859-1)",
+        f"is UTF-8 encoded (multi-byte sequence on line {int(line_idx[0]) + 1}); GO files are Latin-1 (ISO-8859-1)",
     )
 
 
@@ -230,28 +235,37 @@ def _parse_fields(lines: pa.LargeBinaryArray, n_fields: int, width: int, staged_
 
 # --- typing ----------------------------------------------------------------------------------
 
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="go-reader")
+_ARROW_TYPES = {"date": pa.date32(), "ts": pa.timestamp("us", tz="UTC"), "date_or_ts": pa.timestamp("us", tz="UTC")}
+
+
 def _typed_column(col: pa.ChunkedArray, ctype: str) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
     """Convert one string column (blanks already null); return (values, mask of values that failed or None)."""
-    if ctype == "text":
-        return col, None
+    if ctype == "text" or col.null_count == len(col):  # text is kept raw; an empty column has nothing to convert
+        return (col if ctype in ("text", "id", "code", "flag", "num") else pc.cast(col, _ARROW_TYPES[ctype])), None
     trimmed = pc.utf8_trim_whitespace(col)
     if ctype in ("id", "code", "flag", "num"):
-        return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed), None
+        if pc.any(pc.equal(trimmed, "")).as_py():  # a value of spaces only is blank
+            trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        return trimmed, None
     if ctype == "date":
-        right_shape = pc.equal(pc.utf8_length(trimmed), 8)
-        parsed = pc.if_else(right_shape, pc.strptime(trimmed, format="%Y%m%d", unit="s", error_is_null=True), None)
-        open_ended = pc.fill_null(pc.equal(trimmed, OPEN_END), False)
-        failed = pc.and_(pc.and_(pc.is_valid(trimmed), pc.is_null(parsed)), pc.greater(pc.utf8_length(trimmed), 0))
-        values = pc.if_else(open_ended, pa.scalar(None, pa.timestamp("s")), parsed)
-        return pc.cast(values, pa.date32()), failed
+        length = pc.utf8_length(trimmed)
+        parsed = pc.strptime(trimmed, format="%Y%m%d", unit="s", error_is_null=True)
+        parsed = pc.if_else(pc.equal(length, 8), parsed, None)  # strptime alone accepts short years
+        failed = pc.and_(pc.is_null(parsed), pc.greater(length, 0))  # blank stays null, anything else must parse
+        values = pc.cast(parsed, pa.date32())
+        if pc.any(pc.equal(trimmed, OPEN_END)).as_py():  # Oracle's end of time means open-ended
+            values = pc.if_else(pc.fill_null(pc.equal(trimmed, OPEN_END), False), pa.scalar(None, pa.date32()), values)
+        return values, failed
     if ctype in ("ts", "date_or_ts"):
         if ctype == "date_or_ts":  # PRA.39 may be a bare date: read it as midnight
             trimmed = pc.if_else(pc.equal(pc.utf8_length(trimmed), 8), pc.binary_join_element_wise(trimmed, "000000", " "), trimmed)
-        right_shape = pc.equal(pc.utf8_length(trimmed), 15)
-        parsed = pc.if_else(right_shape, pc.strptime(trimmed, format="%Y%m%d %H%M%S", unit="s", error_is_null=True), None)
+        length = pc.utf8_length(trimmed)
+        parsed = pc.strptime(trimmed, format="%Y%m%d %H%M%S", unit="s", error_is_null=True)
+        parsed = pc.if_else(pc.equal(length, 15), parsed, None)
         local = pc.assume_timezone(parsed, timezone="Europe/London", ambiguous="earliest", nonexistent="latest")
-        values = pc.cast(local, pa.timestamp("us", tz="UTC"))
-        failed = pc.and_(pc.and_(pc.is_valid(trimmed), pc.is_null(values)), pc.greater(pc.utf8_length(trimmed), 0))
+        values = pc.cast(local, _ARROW_TYPES["ts"])
+        failed = pc.and_(pc.is_null(parsed), pc.greater(length, 0))
         return values, failed
     raise ValueError(f"unknown column type {ctype!r}")
 
@@ -286,11 +300,11 @@ def _type_rows(parsed: pa.Table, layout: Layout, line_nos: np.ndarray, file_name
     bad = np.zeros(n, dtype=bool)
     reasons: dict[int, str] = {}
     out: dict[str, pa.ChunkedArray] = {}
-    for pos, column in enumerate(layout.columns):
-        if not column.staged or column.name == "record_type":
-            continue
+    staged = [(pos, c) for pos, c in enumerate(layout.columns) if c.staged and c.name != "record_type"]
+    # Arrow's kernels release the GIL: convert columns on both cores.
+    typed = list(_POOL.map(lambda pc_: _typed_column(parsed[f"f{pc_[0]}"], pc_[1].type), staged))
+    for (pos, column), (values, failed) in zip(staged, typed):
         raw = parsed[f"f{pos}"]
-        values, failed = _typed_column(raw, column.type)
         where = f"field {column.name} (column {pos + 1})"
         failed_np = _mask(failed) if failed is not None and pc.any(failed).as_py() else None
         if failed_np is not None:
@@ -376,8 +390,7 @@ def empty_table(layout: Layout, file_name: str = "") -> pa.Table:
 
 
 def staged_schema(layout: Layout) -> list[tuple[str, pa.DataType]]:
-    arrow = {"date": pa.date32(), "ts": pa.timestamp("us", tz="UTC"), "date_or_ts": pa.timestamp("us", tz="UTC")}
-    cols = [(c.name, arrow.get(c.type, pa.string())) for c in layout.staged_columns]
+    cols = [(c.name, _ARROW_TYPES.get(c.type, pa.string())) for c in layout.staged_columns]
     return cols + [("_file", pa.string()), ("_line", pa.int64())]
 
 
@@ -414,9 +427,9 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
     if expected_vpd and name.vpd != expected_vpd:
         raise FileRejected(path.name, f"belongs to VPD {name.vpd}, not {expected_vpd}")
     data = path.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    _check_encoding(data, path.name)
+    sha_future = _POOL.submit(lambda: hashlib.sha256(data).hexdigest())  # hashes while we split lines
     lines = _Lines.split(data)
+    _check_encoding(data, lines, path.name)
     nonblank = np.flatnonzero((lines.content_ends - lines.starts) > 0)
     if len(nonblank) == 0:
         raise FileRejected(path.name, "is empty (no HDR, no TRL)")
@@ -489,7 +502,7 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
             f"{quarantine['line'][0].as_py()}: {quarantine['reason'][0].as_py()}",
         )
     result = GoFile(
-        name=name, path=path, sha256=sha, size=len(data), header=header, trailer_count=trailer_count,
+        name=name, path=path, sha256=sha_future.result(), size=len(data), header=header, trailer_count=trailer_count,
         tables=tables, deletes=deletes, quarantine=quarantine, ignored=ignored, warnings=warnings, data_lines=data_lines,
     )
     acc = result.accounting()
