@@ -1,0 +1,73 @@
+"""esr_inbound: ESR GO files -> staging -> validation -> current state, per trust, daily.
+
+    resolve trusts -> [per trust] discover -> register -> stage -> validate -> promote -> report
+
+Params: run_date (YYYY-MM-DD; default the logical date in Europe/London), vpd (one trust;
+default all configured), mode (plan: stage and report only; apply: also change Totara
+in later steps). Backfill a range with `airflow backfill create` or the UI: one run per day.
+"""
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task, task_group
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from cstf.operators import inbound as ops
+
+RETRY_IO = {"retries": 2, "retry_delay": pendulum.duration(minutes=1)}
+
+
+@dag(
+    dag_id="esr_inbound",
+    # One run per calendar day, logical date at 00:00 UTC (always the same London date), started once the
+    # day is over, so ESR's morning file for that day is there and a backfill's from/to dates are the days run.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2024, 6, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # one active run per trust: files of a VPD are processed strictly in order
+    params={
+        "run_date": Param(None, type=["null", "string"], format="date", description="processing date; default: the logical date"),
+        "vpd": Param(None, type=["null", "string"], description="one trust's VPD; default: every configured trust"),
+        "mode": Param("apply", enum=["plan", "apply"], description="plan: stage, validate and report; change nothing in Totara"),
+    },
+    tags=["cstf", "esr", "inbound"],
+    doc_md=__doc__,
+)
+def esr_inbound():
+    @task
+    def resolve_trusts(params=None, logical_date=None) -> list[dict]:
+        return ops.trusts_for_run(params, logical_date)
+
+    @task_group
+    def trust(item: dict):
+        @task(**RETRY_IO)
+        def discover(item: dict) -> dict:
+            return ops.discover(item, get_current_context())
+
+        @task(**RETRY_IO)
+        def register(item: dict) -> dict:
+            return ops.register(item, get_current_context())
+
+        @task(**RETRY_IO)
+        def stage(item: dict) -> dict:
+            return ops.stage(item, get_current_context())
+
+        @task
+        def validate(item: dict) -> dict:
+            return ops.validate(item, get_current_context())
+
+        @task(**RETRY_IO)
+        def promote(item: dict) -> dict:
+            return ops.promote(item, get_current_context())
+
+        @task(trigger_rule="all_done")
+        def report(item: dict) -> dict:
+            return ops.report(item, get_current_context())
+
+        applied = promote(validate(stage(register(discover(item)))))
+        applied >> report(item)
+
+    trust.expand(item=resolve_trusts())
+
+
+esr_inbound()

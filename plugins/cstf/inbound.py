@@ -1,0 +1,412 @@
+"""The inbound flow for one trust, step by step (no Airflow here: operators and the CLI call it).
+
+    discover -> register -> stage -> validate -> promote -> report
+
+Files of a VPD go through each step in (date, sequence) order. The first file that
+is rejected or held stops the chain: the files after it are marked held, so nothing
+is applied out of order. Every step writes an audit event.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from cstf.config import Settings, TrustSettings
+from cstf.esr.layouts import load_layouts
+from cstf.esr.names import FileRejected, GoFileName, is_go_name, parse_go_name
+from cstf.esr.reader import LONDON, ReadOptions, read_go_file, sha256_file
+from cstf.esr.sequencing import Watermark, decide
+from cstf.ledger import FileRecord, StateDB
+from cstf.staging import StagingStore, apply_file
+
+log = logging.getLogger(__name__)
+
+DONE = {"applied", "superseded", "rejected"}   # a file in one of these states is never processed again
+IN_FLIGHT = {"registered", "staged", "validated"}
+
+
+class InboundError(Exception):
+    """A step failed for a reason a retry cannot fix (bad file, gap, failed validation)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str = "manual"
+    dag_id: str = "cli"
+    task_id: str = ""
+    try_number: int = 1
+    run_date: date | None = None
+    mode: str = "apply"
+
+    def for_task(self, task_id: str) -> "RunContext":
+        return RunContext(self.run_id, self.dag_id, task_id, self.try_number, self.run_date, self.mode)
+
+
+@dataclass
+class InboundJob:
+    settings: Settings
+    trust: TrustSettings
+    db: StateDB
+    ctx: RunContext = field(default_factory=RunContext)
+
+    @property
+    def vpd(self) -> str:
+        return self.trust.vpd
+
+    @property
+    def store(self) -> StagingStore:
+        return StagingStore(self.settings.staging_dir)
+
+    def audit(self, step: str, outcome: str, file_name: str | None = None, counts: dict | None = None,
+              detail: str | None = None) -> None:
+        self.db.audit(run_id=self.ctx.run_id, dag_id=self.ctx.dag_id, task_id=self.ctx.task_id or step,
+                      try_number=self.ctx.try_number, vpd=self.vpd, step=step, outcome=outcome,
+                      file_name=file_name, counts=counts, detail=detail)
+
+    def watermark(self) -> Watermark | None:
+        w = self.db.get_watermark(self.vpd)
+        if not w or not w.get("window_end"):
+            return None
+        return Watermark(window_end=_as_dt(w["window_end"]), sequence=int(w["sequence"]), file_name=w["file_name"])
+
+
+def _as_dt(value) -> datetime:
+    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return dt if dt.tzinfo else dt.replace(tzinfo=LONDON)
+
+
+# --- discover ------------------------------------------------------------------------------------
+
+def discover(job: InboundJob, paths: list[Path] | None = None) -> list[str]:
+    """GO files of this trust dated up to the run date that still need work, in processing order."""
+    if paths is None:
+        folder = job.settings.landing_for(job.vpd)
+        paths = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+        others = sorted(p.name for p in paths if not is_go_name(p.name) and not p.name.startswith("."))
+        if others:
+            log.info("ignoring %d file(s) in %s that are not GO files: %s", len(others), folder, ", ".join(others[:5]))
+    names = []
+    for p in paths:
+        if not is_go_name(p.name):
+            continue
+        n = parse_go_name(p.name)
+        if n.vpd != job.vpd or n.file_type == "GDR":
+            continue
+        if job.ctx.run_date and n.file_date > job.ctx.run_date:
+            continue
+        names.append(n)
+    names.sort(key=lambda n: n.sort_key)
+    todo = []
+    for n in names:
+        rec = job.db.get_file(n.name)
+        if rec is None or rec.status not in DONE:
+            todo.append(n.name)
+    job.audit("discover", "ok", counts={"found": len(names), "to_process": len(todo)})
+    log.info("VPD %s: %d GO file(s) up to %s, %d to process: %s", job.vpd, len(names), job.ctx.run_date, len(todo), todo)
+    return todo
+
+
+def _path(job: InboundJob, name: str) -> Path:
+    return job.settings.landing_for(job.vpd) / name
+
+
+# --- register ------------------------------------------------------------------------------------
+
+@dataclass
+class FileOutcome:
+    """What happened to one file in this run (the CLI's --json shape, plus detail)."""
+    name: str
+    status: str
+    rows: dict = field(default_factory=dict)
+    quarantined: list = field(default_factory=list)
+    error: str | None = None
+    warnings: list = field(default_factory=list)
+
+
+def _read_header(path: Path) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """The HDR's previous run, current run and extract datetimes, or Nones if unreadable (staging refuses it)."""
+    with open(path, "rb") as f:
+        first = f.readline(4096).decode("latin-1").rstrip("\r\n").split("~")
+    if len(first) < 7 or first[0] != "HDR":
+        return None, None, None
+    def ts(v):
+        try:
+            return datetime.strptime(v.strip(), "%Y%m%d %H%M%S").replace(tzinfo=LONDON)
+        except ValueError:
+            return None
+    prev = None if first[4].strip() == "00000000 000000" else ts(first[4])
+    return prev, ts(first[5]), ts(first[2])
+
+
+def register(job: InboundJob, names: list[str], paths: dict[str, Path] | None = None) -> tuple[list[str], list[FileOutcome]]:
+    """Register the files and decide, in order, which may proceed. Returns (to stage, outcomes)."""
+    paths = paths or {n: _path(job, n) for n in names}
+    outcomes: list[FileOutcome] = []
+    proceed: list[str] = []
+    watermark = job.watermark()
+    held = job.db.get_hold(job.vpd) is not None
+    blocked_by: str | None = None
+    for name in names:
+        gname = parse_go_name(name)
+        path = paths[name]
+        prev, current, extract = _read_header(path)
+        rec = FileRecord(name=name, sha256=sha256_file(path), size=path.stat().st_size, vpd=gname.vpd,
+                         file_type=gname.file_type, file_date=gname.file_date, sequence=gname.sequence,
+                         window_start=prev.isoformat() if prev else None,
+                         window_end=current.isoformat() if current else None,
+                         extract_ts=extract.isoformat() if extract else None, run_id=job.ctx.run_id)
+        reg = job.db.register_file(rec)
+        if reg.outcome == "changed":
+            msg = f"{name}: a file of this name was already received with other content (sha256 {reg.record.sha256[:12]}...); refusing the changed file"
+            job.audit("register", "rejected", name, detail=msg)
+            outcomes.append(FileOutcome(name, "rejected", error=msg))
+            blocked_by = blocked_by or name
+            continue
+        if reg.outcome == "duplicate_content":
+            msg = f"{name}: same content as {reg.record.name}, already received; refusing the duplicate"
+            job.audit("register", "rejected", name, detail=msg)
+            outcomes.append(FileOutcome(name, "rejected", error=msg))
+            continue
+        status = reg.record.status
+        if reg.outcome == "duplicate" and status in DONE:
+            outcomes.append(FileOutcome(name, "duplicate"))
+            continue
+        if blocked_by:
+            _hold_file(job, name, f"waiting for {blocked_by}", outcomes)
+            continue
+        if current is None:  # unreadable header: staging will refuse it with the exact reason
+            proceed.append(name)
+            continue
+        d = decide(gname.file_type, gname.sequence, prev, current, watermark, held=held and gname.file_type != "GOF")
+        for w in d.warnings:
+            log.warning("%s: %s", name, w)
+        if d.action == "superseded":
+            job.db.set_file_status(name, "superseded", reason=d.reason, run_id=job.ctx.run_id)
+            job.audit("register", "superseded", name, detail=d.reason)
+            outcomes.append(FileOutcome(name, "superseded", error=None, warnings=[d.reason]))
+            continue
+        if d.action == "hold":
+            job.db.hold_vpd(job.vpd, reason=f"{name}: {d.reason}", file_name=name)
+            _hold_file(job, name, d.reason, outcomes)
+            blocked_by = name
+            continue
+        job.audit("register", "accepted", name, detail="; ".join(d.warnings) or None)
+        proceed.append(name)
+        watermark = Watermark(window_end=current, sequence=gname.sequence, file_name=name)  # as if applied
+        held = False if gname.file_type == "GOF" else held
+    return proceed, outcomes
+
+
+def _hold_file(job: InboundJob, name: str, reason: str, outcomes: list[FileOutcome]) -> None:
+    job.db.set_file_status(name, "held", reason=reason, run_id=job.ctx.run_id)
+    job.audit("register", "held", name, detail=reason)
+    log.warning("%s held: %s", name, reason)
+    outcomes.append(FileOutcome(name, "held", error=reason))
+
+
+# --- stage ---------------------------------------------------------------------------------------
+
+def _read_options(trust: TrustSettings) -> ReadOptions:
+    return ReadOptions(trailer_check=trust.inbound.trailer_check, max_quarantine_share=trust.inbound.max_quarantine_share,
+                       quarantine_floor=trust.inbound.quarantine_floor)
+
+
+def stage(job: InboundJob, names: list[str], paths: dict[str, Path] | None = None) -> tuple[list[str], list[FileOutcome]]:
+    """Read, check and write each file's tables to staging. Stops at the first rejected file."""
+    paths = paths or {n: _path(job, n) for n in names}
+    staged, outcomes = [], []
+    for i, name in enumerate(names):
+        rec = job.db.get_file(name)
+        if rec and rec.status in ("staged", "validated") and job.store.has_file(name):
+            staged.append(name)  # a retried task: this file is already staged
+            outcomes.append(FileOutcome(name, "staged", rows=rec.counts.get("rows", {})))
+            continue
+        try:
+            go = read_go_file(paths[name], _read_options(job.trust), expected_vpd=job.vpd)
+        except FileRejected as exc:
+            _reject(job, name, "stage", exc.message, outcomes)
+            for later in names[i + 1:]:
+                _hold_file(job, later, f"waiting for {name}", outcomes)
+            break
+        job.store.write_file_tables(go)
+        q = go.quarantine.drop_columns(["raw"]).to_pylist()  # raw lines stay in the staging area only
+        if q:
+            job.db.record_quarantine([dict(run_id=job.ctx.run_id, file_name=name, vpd=job.vpd, line=r["line"],
+                                           record_type=r["record_type"], record_key=r["record_key"], reason=r["reason"],
+                                           source="reader") for r in q])
+        counts = {"rows": go.rows, **go.accounting(), "ignored_by_type": go.ignored, "warnings": len(go.warnings)}
+        job.db.set_file_status(name, "staged", counts=counts, run_id=job.ctx.run_id)
+        job.audit("stage", "staged", name, counts=counts, detail="; ".join(go.warnings[:20]) or None)
+        for w in go.warnings:
+            log.warning(w)
+        log.info("%s staged: %s; %d line(s) quarantined", name, go.rows, go.quarantine.num_rows)
+        staged.append(name)
+        outcomes.append(FileOutcome(name, "staged", rows=go.rows, warnings=go.warnings,
+                                    quarantined=[{"line": r["line"], "record_type": r["record_type"], "reason": r["reason"]} for r in q]))
+    return staged, outcomes
+
+
+def _reject(job: InboundJob, name: str, step: str, message: str, outcomes: list[FileOutcome]) -> None:
+    job.db.set_file_status(name, "rejected", reason=message, run_id=job.ctx.run_id)
+    job.db.hold_vpd(job.vpd, reason=f"{name} rejected: {message}", file_name=name)
+    job.audit(step, "rejected", name, detail=message)
+    log.error("%s rejected: %s", name, message)
+    outcomes.append(FileOutcome(name, "rejected", error=f"{name}: {message}"))
+
+
+# --- validate ------------------------------------------------------------------------------------
+
+def _current(job: InboundJob) -> dict[str, pa.Table]:
+    w = job.db.get_watermark(job.vpd)
+    return job.store.read_current(job.vpd, (w or {}).get("current_version"))
+
+
+def validate(job: InboundJob, names: list[str]) -> tuple[list[str], list[FileOutcome]]:
+    """Run the expectation suites on each staged file; quarantine failing rows; fail a file over the limit."""
+    from cstf.validation import References, validate_tables
+
+    current = _current(job)
+    person_ids = set(current["persons"]["person_id"].to_pylist()) if "persons" in current else set()
+    competence_ids = set(current["competences"]["competence_id"].to_pylist()) if "competences" in current else set()
+    passed, outcomes = [], []
+    for i, name in enumerate(names):
+        rec = job.db.get_file(name)
+        tables = job.store.read_file_tables(name)
+        layouts = load_layouts()
+        frames = {code: t.to_pandas(date_as_object=False) for code, t in tables.items() if code in layouts.by_type}
+        if rec and rec.file_type == "GOF":  # a full file replaces everything: only its own ids count
+            person_ids, competence_ids = set(), set()
+        person_ids |= set(frames["PRA"]["person_id"].dropna()) if "PRA" in frames else set()
+        competence_ids |= set(frames["CDA"]["competence_id"].dropna()) if "CDA" in frames else set()
+        result = validate_tables(frames, references=References(frozenset(person_ids), frozenset(competence_ids)),
+                                 max_bad_share=job.trust.inbound.max_invalid_share)
+        report_dir = job.settings.reports_dir / job.vpd / "validation"
+        failures_path = report_dir / f"{Path(name).stem}.failures.csv"
+        report_dir.mkdir(parents=True, exist_ok=True)
+        result.write_failures(failures_path)
+        job.db.record_validation([dict(run_id=job.ctx.run_id, file_name=name, vpd=job.vpd, details_path=str(failures_path),
+                                       record_type=s["record_type"], expectation=s["expectation"], column_name=s.get("column"),
+                                       severity=s["severity"], success=s["success"], unexpected_count=s["unexpected_count"],
+                                       element_count=s["element_count"]) for s in result.summary])
+        q = result.quarantine
+        if len(q):
+            job.db.record_quarantine([dict(run_id=job.ctx.run_id, file_name=name, vpd=job.vpd, line=int(r.line),
+                                           record_type=r.record_type, record_key=r.record_key, reason=r.reason,
+                                           source="validation") for r in q.itertuples()])
+        summary = result.to_dict()
+        if result.file_failed and len(result.quarantined_lines) > job.trust.inbound.quarantine_floor:
+            _reject(job, name, "validate", result.failure_reason, outcomes)
+            for later in names[i + 1:]:
+                _hold_file(job, later, f"waiting for {name}", outcomes)
+            break
+        counts = dict(rec.counts if rec else {}, validation=summary)
+        job.db.set_file_status(name, "validated", counts=counts, run_id=job.ctx.run_id)
+        job.audit("validate", "passed", name, counts=summary)
+        for w in result.warnings:
+            log.warning("%s: %s", name, w)
+        passed.append(name)
+        outcomes.append(FileOutcome(name, "validated", quarantined=[
+            {"line": int(r.line), "record_type": r.record_type, "reason": r.reason} for r in q.itertuples()]))
+    return passed, outcomes
+
+
+# --- promote -------------------------------------------------------------------------------------
+
+def promote(job: InboundJob, names: list[str]) -> list[FileOutcome]:
+    """Apply each validated file to the VPD's current state, in order, and advance the watermark."""
+    outcomes = []
+    for name in names:
+        rec = job.db.get_file(name)
+        gname = parse_go_name(name)
+        quarantined: dict[str, set[int]] = {}
+        for q in job.db.quarantine(file_name=name):
+            if q["source"] == "validation":
+                quarantined.setdefault(q["record_type"], set()).add(int(q["line"]))
+        current = {} if gname.file_type == "GOF" else _current(job)
+        new = apply_file(current, job.store.read_file_tables(name), gname.file_type, quarantined=quarantined)
+        version = f"{gname.file_date:%Y%m%d}_{gname.sequence:08d}"
+        job.store.write_current(job.vpd, version, new)
+        fields = dict(file_name=name, sequence=gname.sequence, window_end=rec.window_end, current_version=version)
+        if gname.file_type == "GOF":
+            fields.update(full_file_name=name, full_persons=len(set(new["persons"]["person_id"].to_pylist())))
+        job.db.set_watermark(job.vpd, **fields)
+        job.db.set_file_status(name, "applied", run_id=job.ctx.run_id)
+        hold = job.db.get_hold(job.vpd)
+        if gname.file_type == "GOF" and hold and _held_before(hold, gname):
+            job.db.release_vpd(job.vpd, released_by=f"full file {name}", note="a full file resets the VPD")
+        sizes = {k: v.num_rows for k, v in new.items()}
+        job.audit("promote", "applied", name, counts=sizes, detail=f"current state version {version}")
+        log.info("%s applied: current state %s of VPD %s now holds %s", name, version, job.vpd, sizes)
+        outcomes.append(FileOutcome(name, "applied", rows=rec.counts.get("rows", {})))
+    return outcomes
+
+
+def _held_before(hold: dict, full: "GoFileName") -> bool:
+    """A full file releases a hold raised by an earlier file, not one raised by a file after it."""
+    held_file = hold.get("file_name")
+    return not held_file or not is_go_name(held_file) or parse_go_name(held_file).sort_key < full.sort_key
+
+
+# --- report --------------------------------------------------------------------------------------
+
+def run_report(job: InboundJob, outcomes: list[FileOutcome] | None = None) -> dict:
+    """A small summary of the trust's inbound state for this run, written as JSON and text."""
+    w = job.db.get_watermark(job.vpd) or {}
+    hold = job.db.get_hold(job.vpd)
+    files = [f for f in job.db.list_files(vpd=job.vpd)]
+    this_run = [f for f in files if f.run_id == job.ctx.run_id]
+    report = {
+        "vpd": job.vpd, "run_id": job.ctx.run_id, "run_date": str(job.ctx.run_date), "mode": job.ctx.mode,
+        "data_as_of": w.get("window_end"), "current_version": w.get("current_version"),
+        "held": bool(hold), "hold_reason": hold["reason"] if hold else None,
+        "files": [{"name": f.name, "status": f.status, "reason": f.reason,
+                   "rows": f.counts.get("rows", {}), "quarantined": f.counts.get("quarantined", 0),
+                   "validation": f.counts.get("validation", {})} for f in this_run],
+    }
+    out_dir = job.settings.reports_dir / job.vpd / (str(job.ctx.run_date) if job.ctx.run_date else "manual")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in job.ctx.run_id)
+    (out_dir / f"inbound_{safe_run}.json").write_text(json.dumps(report, indent=2, default=str))
+    report["report_path"] = str(out_dir / f"inbound_{safe_run}.json")
+    job.audit("report", "held" if hold else "ok", counts={"files": len(this_run)})
+    return report
+
+
+def process_files(job: InboundJob, paths: list[Path]) -> list[FileOutcome]:
+    """The whole flow for explicit files (the CLI): register, stage, validate, promote."""
+    by_name = {p.name: p for p in paths}
+    names = sorted((n for n in by_name if is_go_name(n)), key=lambda n: parse_go_name(n).sort_key)
+    final: dict[str, FileOutcome] = {}
+    for p in paths:
+        if not is_go_name(p.name):
+            final[p.name] = FileOutcome(p.name, "rejected", error=f"{p.name}: file name does not match GO_<VPD>_GDW_<GOC|GOF>_<YYYYMMDD>_<SEQ8>.DAT")
+    proceed, outs = register(job, names, by_name)
+    final.update({o.name: o for o in outs})
+    staged, outs = stage(job, proceed, by_name)
+    final.update({o.name: o for o in outs})
+    validated, outs = validate(job, staged)
+    for o in outs:
+        if o.status != "validated":
+            final[o.name] = o
+            continue
+        prev = final[o.name]  # rows quarantined by validation are not counted as staged
+        prev.quarantined = prev.quarantined + o.quarantined
+        for record_type, _line in {(q["record_type"], q["line"]) for q in o.quarantined}:
+            if prev.rows.get(record_type):
+                prev.rows[record_type] -= 1
+    for o in promote(job, validated):
+        final[o.name].status = "staged"
+    order = {n: i for i, n in enumerate(names)}
+    return sorted(final.values(), key=lambda o: order.get(o.name, -1))
+
+
+def outcome_dict(o: FileOutcome) -> dict:
+    d = asdict(o)
+    d["rows"] = {str(k): int(v) for k, v in d["rows"].items()}
+    return d
+
