@@ -1,0 +1,205 @@
+"""`cstf`: the command line for engineers and admins.
+
+    cstf generate --out DIR [--persons N] [--days N] [--seed N] [--malformed]
+    cstf stage FILE... [--workdir DIR] [--json]
+    cstf validate FILE_NAME [--workdir DIR] [--json]
+    cstf files [--workdir DIR] [--vpd V] [--json]
+    cstf config check [--trusts DIR]
+    cstf demo [--workdir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+
+def _settings(args):
+    from cstf.config import Settings
+    env = dict(os.environ)
+    if getattr(args, "workdir", None):
+        env["CSTF_WORKDIR"] = str(args.workdir)
+        env.pop("CSTF_STATE_DB_URL", None) if "CSTF_STATE_DB_URL" not in os.environ else None
+        for k in ("CSTF_STAGING_DIR", "CSTF_REPORTS_DIR", "CSTF_LANDING_DIR"):
+            env.pop(k, None)
+    if getattr(args, "trusts", None):
+        env["CSTF_TRUSTS_DIR"] = str(args.trusts)
+    return Settings.from_env(env)
+
+
+def _db(settings):
+    from cstf.ledger import StateDB
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    db = StateDB.from_url(settings.state_db_url)
+    db.migrate()
+    return db
+
+
+def _trust_for(settings, vpd: str):
+    """The trust's settings file when there is one; the defaults otherwise (e.g. a file from elsewhere)."""
+    from cstf.config import TrustSettings, load_trusts
+    try:
+        trusts = load_trusts(settings.trusts_dir)
+    except Exception:
+        trusts = {}
+    return trusts.get(vpd) or TrustSettings(vpd=vpd)
+
+
+def cmd_generate(args) -> int:
+    from sim.esr import generate
+    gen = generate(args.out, vpd=args.vpd, seed=args.seed, persons=args.persons,
+                   start=date.fromisoformat(args.start), days=args.days, malformed=args.malformed)
+    if args.manifest:
+        gen.write_manifest(args.manifest)
+    for f in gen.files:
+        print(f)
+    return 0
+
+
+def cmd_stage(args) -> int:
+    from cstf.esr.names import is_go_name, parse_go_name
+    from cstf.inbound import FileOutcome, InboundJob, RunContext, outcome_dict, process_files
+    settings = _settings(args)
+    db = _db(settings)
+    paths = [Path(p).resolve() for p in args.files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"cstf stage: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    by_vpd: dict[str, list[Path]] = {}
+    results: list[FileOutcome] = []
+    for p in paths:
+        if is_go_name(p.name):
+            by_vpd.setdefault(parse_go_name(p.name).vpd, []).append(p)
+        else:
+            results.append(FileOutcome(p.name, "rejected", error=f"{p.name}: file name does not match GO_<VPD>_GDW_<GOC|GOF>_<YYYYMMDD>_<SEQ8>.DAT"))
+    for vpd in sorted(by_vpd):
+        job = InboundJob(settings, _trust_for(settings, vpd), db, RunContext(run_id=f"cli-{os.getpid()}", dag_id="cli"))
+        results.extend(process_files(job, by_vpd[vpd]))
+    if args.json:
+        print(json.dumps({"files": [outcome_dict(o) for o in results]}, indent=2, default=str))
+    else:
+        for o in results:
+            q = f", {len(o.quarantined)} quarantined" if o.quarantined else ""
+            print(f"{o.status:>10}  {o.name}  {o.rows}{q}" + (f"\n            {o.error}" if o.error else ""))
+        print(f"staging: {settings.staging_dir}\nstate DB: {db.url_for_display}")
+    return 0 if all(o.status not in ("rejected", "held") for o in results) else 1
+
+
+def cmd_validate(args) -> int:
+    """Show the validation results recorded for a file (validation runs as part of `cstf stage`)."""
+    settings = _settings(args)
+    db = _db(settings)
+    rows = db.validation_results(file_name=args.file_name)
+    quarantine = [q for q in db.quarantine(file_name=args.file_name) if q["source"] == "validation"]
+    if args.json:
+        print(json.dumps({"results": rows, "quarantined": quarantine}, indent=2, default=str))
+    else:
+        if not rows:
+            print(f"no validation results for {args.file_name}")
+            return 1
+        for r in rows:
+            mark = "ok  " if r["success"] else ("FAIL" if r["severity"] == "quarantine" else "warn")
+            print(f"{mark} {r['record_type']:<4} {r['expectation']:<45} {r.get('column_name') or '':<22} "
+                  f"{r['unexpected_count']}/{r['element_count']}")
+        print(f"{len(quarantine)} line(s) quarantined by validation")
+    return 0
+
+
+def cmd_files(args) -> int:
+    settings = _settings(args)
+    db = _db(settings)
+    files = db.list_files(vpd=args.vpd)
+    if args.json:
+        print(json.dumps({"files": [dict(name=f.name, vpd=f.vpd, type=f.file_type, date=str(f.file_date),
+                                         sequence=f.sequence, status=f.status, reason=f.reason, counts=f.counts)
+                                    for f in files]}, indent=2, default=str))
+        return 0
+    for f in files:
+        print(f"{f.vpd} {f.file_date} {f.sequence:>8} {f.file_type} {f.status:<10} {f.name}" + (f"  ({f.reason})" if f.reason else ""))
+    for vpd in sorted({f.vpd for f in files}):
+        hold = db.get_hold(vpd)
+        if hold:
+            print(f"VPD {vpd} is HELD: {hold['reason']}")
+    return 0
+
+
+def cmd_config_check(args) -> int:
+    from cstf.config import TrustConfigError, load_trusts
+    settings = _settings(args)
+    try:
+        trusts = load_trusts(settings.trusts_dir)
+    except TrustConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for vpd, t in sorted(trusts.items()):
+        print(f"ok  VPD {vpd}  {t.name}  (Totara connection {t.totara_conn_id})")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from cstf.demo import run_demo
+    return run_demo(Path(args.workdir), persons=args.persons)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cstf", description="ESR <-> Totara CSTF interface tools")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write synthetic ESR GO files (a full file and daily deltas)")
+    g.add_argument("--out", required=True, type=Path)
+    g.add_argument("--vpd", default="999")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--persons", type=int, default=200)
+    g.add_argument("--start", default="2024-06-01")
+    g.add_argument("--days", type=int, default=3)
+    g.add_argument("--malformed", action="store_true", help="add line-level problems to the deltas")
+    g.add_argument("--manifest", type=Path, help="write the expected facts as JSON here")
+    g.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("stage", help="register, stage, validate and apply GO files to the current state")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--workdir", type=Path)
+    s.add_argument("--trusts", type=Path, help="trust settings folder (default include/trusts)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_stage)
+
+    v = sub.add_parser("validate", help="show the validation results of a staged file")
+    v.add_argument("file_name")
+    v.add_argument("--workdir", type=Path)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_validate)
+
+    f = sub.add_parser("files", help="list the file registry")
+    f.add_argument("--workdir", type=Path)
+    f.add_argument("--vpd")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_files)
+
+    d = sub.add_parser("demo", help="the main job end to end on synthetic files (make run)")
+    d.add_argument("--workdir", type=Path, default=Path("work/demo"))
+    d.add_argument("--persons", type=int, default=300)
+    d.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("config", help="trust settings")
+    csub = c.add_subparsers(dest="config_command", required=True)
+    cc = csub.add_parser("check", help="load and check every trust settings file")
+    cc.add_argument("--trusts", type=Path)
+    cc.set_defaults(func=cmd_config_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
