@@ -50,6 +50,8 @@ def _trust_for(settings, vpd: str):
 
 
 def cmd_generate(args) -> int:
+    from cstf.paths import import_sim
+    import_sim()
     from sim.esr import generate
     gen = generate(args.out, vpd=args.vpd, seed=args.seed, persons=args.persons,
                    start=date.fromisoformat(args.start), days=args.days, malformed=args.malformed)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cstf.config import Settings
 from cstf.ledger import StateDB
+from cstf.paths import import_sim
 
 START = date(2024, 6, 1)
 DAYS = 3
@@ -27,6 +28,7 @@ def _airflow(args: list[str], env: dict, log_path: Path) -> int:
 
 
 def run_demo(workdir: Path, persons: int = 300, seed: int = 1) -> int:
+    import_sim()
     from sim.esr import generate
 
     workdir = workdir.resolve()

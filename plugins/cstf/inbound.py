@@ -292,7 +292,8 @@ def validate(job: InboundJob, names: list[str]) -> tuple[list[str], list[FileOut
         job.db.record_validation([dict(run_id=job.ctx.run_id, file_name=name, vpd=job.vpd, details_path=str(failures_path),
                                        record_type=s["record_type"], expectation=s["expectation"], column_name=s.get("column"),
                                        severity=s["severity"], success=s["success"], unexpected_count=s["unexpected_count"],
-                                       element_count=s["element_count"]) for s in result.summary])
+                                       element_count=s["element_count"]) for s in result.summary
+                                  if s["success"] is not None])  # None: the rule's column is not in this file
         q = result.quarantine
         if len(q):
             job.db.record_quarantine([dict(run_id=job.ctx.run_id, file_name=name, vpd=job.vpd, line=int(r.line),
