@@ -40,12 +40,14 @@ def test_migrate_twice_is_a_noop(db, file_factory):
 def test_new_migration_applies_after_existing_ones(db, tmp_path):
     folder = tmp_path / "migrations"
     shutil.copytree(migrations.migrations_dir(), folder)
-    (folder / "0003_extra.sql").write_text(
+    shipped = _versions(db)
+    nxt = shipped[-1] + 1  # the next free version after the shipped migrations
+    (folder / f"{nxt:04d}_extra.sql").write_text(
         "-- a later change\nCREATE TABLE extra (id {{ID}}, note TEXT);\n"
         "CREATE INDEX extra_note_ix ON extra (note);\n")
     done = migrations.migrate(db.engine, folder)
-    assert [(m.version, m.name) for m in done] == [(3, "extra")]
-    assert _versions(db) == [1, 2, 3]
+    assert [(m.version, m.name) for m in done] == [(nxt, "extra")]
+    assert _versions(db) == shipped + [nxt]
     assert migrations.migrate(db.engine, folder) == []
     with db.engine.begin() as conn:  # the {{ID}} column auto-increments
         conn.execute(text("INSERT INTO extra (note) VALUES ('a'), ('b')"))
@@ -55,11 +57,12 @@ def test_new_migration_applies_after_existing_ones(db, tmp_path):
 def test_bad_migration_rolls_back_and_stays_pending(db, tmp_path):
     folder = tmp_path / "migrations"
     shutil.copytree(migrations.migrations_dir(), folder)
-    (folder / "0003_broken.sql").write_text(
+    shipped = _versions(db)
+    (folder / f"{shipped[-1] + 1:04d}_broken.sql").write_text(
         "CREATE TABLE half (id {{ID}});\nCREATE TABLE half (id {{ID}});\n")
     with pytest.raises(Exception):
         migrations.migrate(db.engine, folder)
-    assert _versions(db) == [1, 2]
+    assert _versions(db) == shipped
     assert "half" not in inspect(db.engine).get_table_names()  # DDL rolled back too
 
 

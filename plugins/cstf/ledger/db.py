@@ -31,9 +31,15 @@ FILE_STATUSES = (
 )
 FILE_TYPES = ("GOF", "GOC")
 QUARANTINE_SOURCES = ("reader", "validation")
+PLAN_FIELDS = (
+    "action_id", "person_id", "kind", "rule", "target", "before_json", "after_json",
+    "destructive", "held", "hold_reason", "source_file", "source_line", "as_of",
+)
+OUTCOME_FIELDS = ("run_id", "try_number", "vpd", "step", "action_id", "status", "totara_id", "message", "attempts")
+OUTCOME_STATUSES = ("done", "rejected", "failed", "skipped")
 WATERMARK_FIELDS = (
     "file_name", "sequence", "window_end", "full_file_name",
-    "full_persons", "current_version",
+    "full_persons", "current_version", "users_as_of",
 )
 AUDIT_FIELDS = (
     "run_id", "dag_id", "task_id", "try_number", "vpd", "step",
@@ -411,6 +417,44 @@ class StateDB:
     def quarantine(self, file_name: str | None = None, vpd: str | None = None) -> list[dict]:
         """Quarantined lines by file and line number."""
         return self._rows("quarantine_rows", {"file_name": file_name, "vpd": vpd})
+
+    # ---- plans and outcomes (plans are data) -----------------------------
+
+    def record_plan(self, run_id: str, vpd: str, step: str, rows: list[dict]) -> int:
+        """Store one run's plan for a trust and step; a retried plan task replaces its own rows."""
+        now = utc_now()
+        params = []
+        for r in rows:
+            _check_keys(r, PLAN_FIELDS, "plan")
+            p = {f: r.get(f) for f in PLAN_FIELDS}
+            p.update(run_id=run_id, vpd=vpd, step=step, planned_at=now,
+                     destructive=bool(r.get("destructive")), held=bool(r.get("held")))
+            params.append(p)
+        with self._engine.begin() as conn:
+            conn.execute(queries.load("plan_clear"), {"run_id": run_id, "vpd": vpd, "step": step})
+            if params:
+                conn.execute(queries.load("plan_insert"), params)
+        return len(params)
+
+    def plan(self, run_id: str, vpd: str, step: str) -> list[dict]:
+        rows = self._rows("plan_rows", {"run_id": run_id, "vpd": vpd, "step": step})
+        for r in rows:
+            r["destructive"], r["held"] = bool(r["destructive"]), bool(r["held"])
+        return rows
+
+    def record_outcomes(self, rows: list[dict]) -> int:
+        """Append outcomes (done, rejected, failed, skipped) of action attempts."""
+        now = utc_now()
+        params = []
+        for r in rows:
+            _check_keys(r, OUTCOME_FIELDS, "outcome")
+            if r.get("status") not in OUTCOME_STATUSES:
+                raise ValueError(f"outcome status must be one of {OUTCOME_STATUSES}, got {r.get('status')!r}")
+            params.append({**{f: r.get(f) for f in OUTCOME_FIELDS}, "at": now})
+        return self._insert_many("outcome_insert", params)
+
+    def outcomes(self, run_id: str, vpd: str, step: str) -> list[dict]:
+        return self._rows("outcome_rows", {"run_id": run_id, "vpd": vpd, "step": step})
 
     def _insert_many(self, name: str, params: list[dict]) -> int:
         if not params:

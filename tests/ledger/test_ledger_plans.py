@@ -1,0 +1,48 @@
+"""Plans and outcomes in the state DB, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import pytest
+
+from cstf.ledger import StateDB
+
+
+@pytest.fixture()
+def db(db_url):
+    d = StateDB.from_url(db_url)
+    d.migrate()
+    yield d
+    d.dispose()
+
+
+def action(i: int, **kw) -> dict:
+    return {"action_id": f"a{i}", "person_id": f"900000{i}", "kind": "create", "rule": "applicant_eligible",
+            "target": None, "before_json": "{}", "after_json": '{"idnumber": "APL-1"}', "destructive": False,
+            "held": False, "source_file": "GO_999_GDW_GOC_20240603_00000103.DAT", "source_line": i, "as_of": "2024-06-03", **kw}
+
+
+def test_plan_round_trip_and_retry_replaces_own_rows(db):
+    db.record_plan("run1", "999", "users", [action(1), action(2, kind="suspend", destructive=True, held=True, hold_reason="over 50")])
+    db.record_plan("run2", "999", "users", [action(3)])
+    db.record_plan("run1", "999", "users", [action(1)])  # the retried task planned again
+    assert [r["action_id"] for r in db.plan("run1", "999", "users")] == ["a1"]
+    assert [r["action_id"] for r in db.plan("run2", "999", "users")] == ["a3"]
+    db.record_plan("run1", "999", "users", [action(2, destructive=True, held=True, hold_reason="over 50")])
+    row = db.plan("run1", "999", "users")[0]
+    assert row["held"] is True and row["destructive"] is True and row["hold_reason"] == "over 50"
+
+
+def test_outcomes_are_appended(db):
+    base = {"run_id": "run1", "try_number": 1, "vpd": "999", "step": "users"}
+    db.record_outcomes([{**base, "action_id": "a1", "status": "failed", "message": "HTTP 503", "attempts": 5}])
+    db.record_outcomes([{**base, "try_number": 2, "action_id": "a1", "status": "done", "totara_id": "17", "attempts": 1}])
+    rows = db.outcomes("run1", "999", "users")
+    assert [(r["status"], r["try_number"]) for r in rows] == [("failed", 1), ("done", 2)]
+    with pytest.raises(ValueError):
+        db.record_outcomes([{**base, "action_id": "a2", "status": "maybe"}])
+
+
+def test_users_as_of_watermark(db):
+    db.set_watermark("999", file_name="f", sequence=1)
+    db.set_watermark("999", users_as_of="2024-06-03")
+    w = db.get_watermark("999")
+    assert w["users_as_of"] == "2024-06-03" and w["file_name"] == "f"
