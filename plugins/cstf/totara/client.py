@@ -1,0 +1,325 @@
+"""Totara External API client (spec §2–§5, §10): OAuth token cache, classification, retries, bounded concurrency.
+
+Pure: no Airflow. One client is shared by the threads of a task; at most `max_concurrency` requests are in flight.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from . import queries as q
+from .errors import (AUTH_EXPIRED, OK, RATE_LIMITED, TRANSIENT, TotaraConfigError, TotaraError, TotaraRateLimited,
+                     TotaraTransientError, TotaraUncertain, classify, error_for)
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH = "/totara/oauth2/token.php"
+GRAPHQL_PATH = "/api/graphql.php"
+BACKOFF_START_S = 2.0
+BACKOFF_CAP_S = 60.0
+LOOKUP_CHUNK = 200  # local_esrsync_users accepts at most 200 idnumbers / usernames (§10.5)
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float
+    renew_at: float
+
+
+class TotaraClient:
+    def __init__(self, base_url: str, client_id: str, client_secret: str, *, max_concurrency: int = 4,
+                 timeout=(5, 60), page_size: int = 200, max_retry_seconds: float = 300, session_factory=None,
+                 sleep=time.sleep, rng: random.Random | None = None, clock=time.monotonic):
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self._secret = client_secret
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.timeout = timeout
+        self.page_size = int(page_size)
+        self.max_retry_seconds = float(max_retry_seconds)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._clock = clock  # injectable with `sleep` so tests can run the back-off without waiting
+        self._session = (session_factory or requests.Session)()
+        # Enough pooled connections for every permitted in-flight request (requests' default pool is 10).
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.max_concurrency + 2)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._token_lock = threading.Lock()
+        self._token: _Token | None = None
+        self._stats_lock = threading.Lock()
+        self.stats: Counter = Counter()  # requests, token_requests, rate_limited, transient, auth_renewals, retries
+
+    def __repr__(self) -> str:  # never shows the secret or the token
+        return f"TotaraClient({self.base_url!r}, client_id={self.client_id!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _count(self, key: str) -> None:
+        with self._stats_lock:
+            self.stats[key] += 1
+
+    # -- OAuth (§2) --------------------------------------------------------------------------------------
+    def _current_token(self, refused: str | None = None) -> str:
+        """A valid token; renews when due or when `refused` is still the cached one. One renewal at a time:
+        concurrent callers wait on the lock and then reuse the token the first one fetched."""
+        with self._token_lock:
+            tok = self._token
+            if tok is None or self._clock() >= tok.renew_at or tok.value == refused:
+                self._token = tok = self._fetch_token()
+            return tok.value
+
+    def _fetch_token(self) -> _Token:
+        self._count("token_requests")
+        data = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
+        with self._slots:
+            resp = self._session.post(self.base_url + TOKEN_PATH, data=data, timeout=self.timeout)
+        if resp.status_code >= 500:
+            # The site (or its proxy) is down, not misconfigured: let the caller's back-off handle it.
+            raise _TransientHTTP(resp.status_code)
+        try:
+            body = resp.json()  # the content type may not be application/json: parse regardless (§2)
+        except ValueError:
+            body = None
+        if resp.status_code != 200 or not isinstance(body, dict) or "error" in body or "access_token" not in body:
+            body = body if isinstance(body, dict) else {}
+            error = body.get("error") or f"HTTP {resp.status_code}"
+            detail = body.get("error_description") or body.get("message") or "no access token in the answer"
+            hint = f" (hint: {body['hint']})" if body.get("hint") else ""
+            raise TotaraConfigError(f"token request for client {self.client_id!r} failed: {error}: {detail}{hint}",
+                                    "FATAL_CONFIG", http_status=resp.status_code)
+        lifetime = float(body.get("expires_in") or 0)
+        now = self._clock()
+        expires_at = now + lifetime
+        return _Token(body["access_token"], expires_at, expires_at - max(60.0, 0.1 * lifetime))
+
+    # -- GraphQL (§3) ------------------------------------------------------------------------------------
+    def execute(self, query: str, variables: dict | None = None, *, idempotent: bool = True) -> dict:
+        """Run one GraphQL document; return its `data` (a dict, possibly empty).
+
+        Retries 429, 5xx, timeouts and connection failures with full-jitter back-off up to max_retry_seconds.
+        Non-idempotent calls raise TotaraUncertain instead of repeating after a 5xx or a lost answer (§5.9).
+        """
+        started = self._clock()
+        attempt = 0
+        refused = None  # a token Totara called expired: renew it once (§2 rule 2)
+        while True:
+            try:
+                token = self._current_token(refused)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # The token endpoint is unreachable: nothing was sent to the GraphQL endpoint yet.
+                category, status, body, failure, sent = TRANSIENT, None, None, exc, False
+            else:
+                category, status, body, failure = self._attempt(query, variables, token)
+                sent = not _not_sent(failure)
+            if category == OK:
+                return body.get("data") or {}
+            if category == AUTH_EXPIRED and refused is None:
+                refused = token
+                self._count("auth_renewals")
+                continue
+            if category not in (RATE_LIMITED, TRANSIENT):
+                raise error_for(category, status, body)
+            if category == TRANSIENT and not idempotent and sent:
+                self._count("uncertain")
+                what = failure.__class__.__name__ if failure else f"HTTP {status}"
+                raise TotaraUncertain(f"{what} after sending a non-idempotent request: it may have been applied; "
+                                      "look it up before repeating it", TRANSIENT, http_status=status)
+            delay = self._rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** attempt))
+            if self._clock() - started + delay > self.max_retry_seconds:
+                raise self._give_up(category, status, body, failure, attempt + 1)
+            log.warning("Totara %s (%s); retry %d in %.1f s", category,
+                        failure.__class__.__name__ if failure else f"HTTP {status}", attempt + 1, delay)
+            self._count("retries")
+            self._sleep(delay)
+            attempt += 1
+
+    def _attempt(self, query: str, variables: dict | None, token: str):
+        """(category, http status, body, exception) of one POST; never raises for transport failures."""
+        payload = {"query": query, "variables": variables or {}}
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._count("requests")
+        try:
+            with self._slots:
+                resp = self._session.post(self.base_url + GRAPHQL_PATH, json=payload, headers=headers,
+                                          timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            self._count("transient")
+            return TRANSIENT, None, None, exc
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None  # HTML from a proxy or maintenance page
+        category = classify(resp.status_code, body)
+        if category == RATE_LIMITED:
+            self._count("rate_limited")
+        elif category == TRANSIENT:
+            self._count("transient")
+        return category, resp.status_code, body, None
+
+    def _give_up(self, category, status, body, failure, attempts) -> TotaraError:
+        budget = f"after {attempts} attempts in {self.max_retry_seconds:g} s"
+        if category == RATE_LIMITED:
+            return TotaraRateLimited(f"Too many requests {budget}", RATE_LIMITED, http_status=status)
+        if failure is not None:
+            return TotaraTransientError(f"{failure.__class__.__name__}: {failure} {budget}", TRANSIENT)
+        err = error_for(TRANSIENT, status, body)
+        err.message = f"{err.message} {budget}"
+        return err
+
+    # -- concurrency -------------------------------------------------------------------------------------
+    def map_concurrent(self, fn, items) -> list:
+        """fn(item) for every item on max_concurrency threads; results in input order, a failure's exception in
+        its place (one failure never stops the others)."""
+        def run(item):
+            try:
+                return fn(item)
+            except Exception as exc:  # noqa: BLE001 - returned to the caller, who records the outcome
+                return exc
+
+        with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="totara") as pool:
+            return list(pool.map(run, items))
+
+    # -- operations --------------------------------------------------------------------------------------
+    def status(self) -> dict:
+        """totara_webapi_status: {"status": "ok", "timestamp": ...} (smoke test)."""
+        return self.execute(q.STATUS)["totara_webapi_status"]
+
+    def iter_user_pages(self, fields=q.DEFAULT_USER_FIELDS, page_size: int | None = None):
+        """Pages of core_user_users by id ASC: yields (items, total) until next_cursor is ""."""
+        limit = q.page_limit(page_size or self.page_size, len(fields))
+        yield from self._pages("core_user_users", q.users_query("core_user_users", "core_user_users_query", fields),
+                               {"pagination": {"limit": limit}, "sort": [{"column": "id", "direction": "ASC"}]})
+
+    def iter_users(self, fields=q.DEFAULT_USER_FIELDS, page_size: int | None = None):
+        """Every non-deleted user the service account may see (suspended, admin, guest and itself included)."""
+        for items, _total in self.iter_user_pages(fields, page_size):
+            yield from items
+
+    def find_users(self, idnumbers=None, usernames=None, fields=q.DEFAULT_USER_FIELDS) -> list[dict]:
+        """Users whose idnumber is in `idnumbers` OR whose username is in `usernames` (exact), via local_esrsync_users
+        in chunks of 200. Users sharing an idnumber are all returned (the caller reports the conflict)."""
+        query = q.users_query("local_esrsync_users", "local_esrsync_users_query", fields)
+        limit = q.page_limit(self.page_size, len(fields))
+        found: dict[str, dict] = {}
+        for key, values in (("idnumbers", idnumbers), ("usernames", usernames)):
+            values = list(dict.fromkeys(values or ()))  # an empty list matches nothing: no call at all
+            for start in range(0, len(values), LOOKUP_CHUNK):
+                chunk = values[start:start + LOOKUP_CHUNK]
+                variables = {key: chunk, "pagination": {"limit": limit}, "sort": [{"column": "id", "direction": "ASC"}]}
+                for items, _total in self._pages("local_esrsync_users", query, variables):
+                    for user in items:
+                        found.setdefault(str(user.get("id")), user)
+        return list(found.values())
+
+    def create_user(self, input: dict) -> dict:  # noqa: A002 - the API's own name
+        """core_user_create_user; returns {id, username, idnumber, suspended}. Raises TotaraUncertain when the
+        answer was lost: look the user up (find_users) before creating again."""
+        data = self.execute(q.CREATE_USER, {"input": input}, idempotent=False)
+        return data["core_user_create_user"]["user"]
+
+    def update_user(self, target: dict, input: dict) -> dict:  # noqa: A002
+        """core_user_update_user; `target` is a core_user_user_reference (all given keys must match one user)."""
+        data = self.execute(q.UPDATE_USER, {"target_user": target, "input": input})
+        return data["core_user_update_user"]["user"]
+
+    def suspend_user(self, target: dict) -> dict:
+        """Suspend (never delete) a leaver; repeating it is harmless (§5.5)."""
+        return self.update_user(target, {"suspended": True})
+
+    def unsuspend_user(self, target: dict) -> dict:
+        return self.update_user(target, {"suspended": False})
+
+    def mark_certification_complete(self, user: dict, certification: dict, completion_date, *, due_date=None,
+                                    action: str = "CERTIFY_IF_NEWER") -> dict:
+        """local_esrsync_mark_certification_complete (§10.2). Safe to repeat: the same completion date gives
+        SKIPPED_DUPLICATE. Returns {outcome, assignment_created, current {state, time_*}}."""
+        inp = {"user": user, "certification": certification, "completion_date": _date_text(completion_date),
+               "action": action}
+        if due_date is not None:
+            inp["due_date"] = _date_text(due_date)
+        return self.execute(q.MARK_COMPLETE, {"i": inp})["local_esrsync_mark_certification_complete"]
+
+    def create_evidence_item(self, user: dict, source_key: str, *, type: dict | None = None,  # noqa: A002
+                             name: str | None = None, custom_fields: dict | list | None = None) -> dict:
+        """local_esrsync_create_evidence_item (§10.3); `source_key` makes it idempotent. `custom_fields` as
+        {shortname: data} or the API's list. Returns {outcome, item {id, name}}."""
+        inp = {"user": user, "type": type or {"idnumber": "esr-competence"}, "source_key": source_key}
+        if name is not None:
+            inp["name"] = name
+        if custom_fields:
+            if isinstance(custom_fields, dict):
+                custom_fields = [{"shortname": k, "data": _date_text(v)} for k, v in custom_fields.items()]
+            inp["custom_fields"] = custom_fields
+        return self.execute(q.CREATE_EVIDENCE, {"i": inp})["local_esrsync_create_evidence_item"]
+
+    def iter_certification_completions(self, changed_since=None, include_history: bool = True,
+                                       fields=q.COMPLETION_FIELDS, page_size: int | None = None):
+        """Completion rows (current, plus history if asked) with time_modified >= changed_since, deduplicated on
+        (user_id, certification_id, is_history, time_completed): delivery is at-least-once (§10.4)."""
+        fields = tuple(dict.fromkeys((*fields, "user_id", "certification_id", "is_history", "time_completed")))
+        variables = {"include_history": include_history,
+                     "pagination": {"limit": q.page_limit(page_size or self.page_size, len(fields))}}
+        if changed_since is not None:
+            variables["changed_since"] = _date_text(changed_since)
+        seen = set()
+        for items, _total in self._pages("local_esrsync_certification_completions", q.completions_query(fields),
+                                         variables):
+            for row in items:
+                key = (row["user_id"], row["certification_id"], row["is_history"], row["time_completed"])
+                if key not in seen:
+                    seen.add(key)
+                    yield row
+
+    def _pages(self, root: str, query: str, variables: dict):
+        """Follow next_cursor (same sort, same limit) until "" or an empty page; yields (items, total)."""
+        cursor = None
+        while True:
+            page_vars = dict(variables)
+            if cursor:
+                page_vars["pagination"] = dict(variables.get("pagination") or {}, cursor=cursor)
+            result = self.execute(query, {"q": page_vars})[root]
+            items = result.get("items") or []
+            yield items, result.get("total")
+            cursor = result.get("next_cursor") or ""
+            if not cursor or not items:
+                return
+
+
+class _TransientHTTP(requests.ConnectionError):
+    """A 5xx from the token endpoint: handled like a lost connection by execute()."""
+
+    def __init__(self, status: int):
+        super().__init__(f"token endpoint answered HTTP {status}")
+        self.status = status
+
+
+def _not_sent(exc) -> bool:
+    """True when the request certainly never reached Totara (connection refused / connect timeout), so even a
+    create may be repeated."""
+    if exc is None:
+        return False
+    if isinstance(exc, (requests.ConnectTimeout, _TransientHTTP)):
+        return True
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError)
+
+
+def _date_text(value):
+    """date -> "YYYY-MM-DD" (Totara parses it in the service account's timezone); other values unchanged."""
+    return value.isoformat() if isinstance(value, date) else value

@@ -1,0 +1,54 @@
+"""GraphQL documents of the operations we use (spec §5, §10) and the page-size rule of §4.
+
+Mutations select as little as possible: every selected field of a costed type costs a point (§4).
+"""
+from __future__ import annotations
+
+COMPLEXITY_BUDGET = 5000  # our own ceiling, under Totara's default maximum of 6000 (§4)
+ROOT_QUERY_COST = 5
+
+# "custom_fields" is one costed field; its sub-fields cost nothing (§4).
+CUSTOM_FIELDS_SELECTION = "custom_fields { shortname data data_type }"
+DEFAULT_USER_FIELDS = ("id", "username", "idnumber", "email", "firstname", "lastname", "middlename", "suspended",
+                       "custom_fields")
+MUTATION_USER_FIELDS = "user { id username idnumber suspended }"
+
+STATUS = "query { totara_webapi_status { status timestamp } }"
+
+CREATE_USER = ("mutation esr_create_user($input: core_user_create_user_input!) "
+               "{ core_user_create_user(input: $input) { " + MUTATION_USER_FIELDS + " } }")
+UPDATE_USER = ("mutation esr_update_user($target_user: core_user_user_reference!, $input: core_user_update_user_input!) "
+               "{ core_user_update_user(target_user: $target_user, input: $input) { " + MUTATION_USER_FIELDS + " } }")
+
+MARK_COMPLETE = ("mutation esr_mark_complete($i: local_esrsync_mark_certification_complete_input!) "
+                 "{ local_esrsync_mark_certification_complete(input: $i) { outcome assignment_created "
+                 "current { state time_completed time_window_opens time_expires } } }")
+CREATE_EVIDENCE = ("mutation esr_create_evidence($i: local_esrsync_create_evidence_item_input!) "
+                   "{ local_esrsync_create_evidence_item(input: $i) { outcome item { id name } } }")
+
+COMPLETION_FIELDS = ("id", "is_history", "user_id", "user_idnumber", "username", "certification_id",
+                     "certification_idnumber", "certification_shortname", "state", "status", "renewal_status",
+                     "certif_path", "time_completed", "time_window_opens", "time_expires", "baseline_time_expires",
+                     "time_modified", "unassigned")
+
+
+def user_selection(fields) -> str:
+    return " ".join(CUSTOM_FIELDS_SELECTION if f == "custom_fields" else f for f in fields)
+
+
+def users_query(root: str, query_type: str, fields) -> str:
+    """A paged list query over core_user_users or local_esrsync_users."""
+    return (f"query esr_{root}($q: {query_type}) {{ {root}(query: $q) "
+            f"{{ items {{ {user_selection(fields)} }} total next_cursor }} }}")
+
+
+def completions_query(fields=COMPLETION_FIELDS) -> str:
+    return ("query esr_completions($q: local_esrsync_certification_completions_query) "
+            "{ local_esrsync_certification_completions(query: $q) "
+            f"{{ items {{ {' '.join(fields)} }} total next_cursor }} }}")
+
+
+def page_limit(requested: int, n_fields: int) -> int:
+    """Largest page <= requested with 5 + limit * fields <= budget (§4)."""
+    fit = (COMPLEXITY_BUDGET - ROOT_QUERY_COST) // max(1, n_fields)
+    return max(1, min(int(requested), fit))
