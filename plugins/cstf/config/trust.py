@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class InboundSettings(BaseModel):
@@ -21,12 +21,117 @@ class InboundSettings(BaseModel):
         0.05, ge=0, le=1, description="fail validation when more than this share of rows break a quarantining rule")
 
 
+# --- Users: planner rules (spec esr-interface §4, §5.1-§5.6; totara-api §5, §12) -------------
+
+# Where an owned Totara field can come from in ESR. "status" is derived (Applicant/Employee/Leaver);
+# "start_date" is the hire date for employees, the projected hire date for applicants.
+UserSource = Literal[
+    "first_name", "last_name", "middle_names", "preferred_name", "email", "employee_number",
+    "person_id", "assignment_number", "organisation_name", "position_name", "job_name",
+    "status", "hire_date", "start_date", "date_of_birth",
+]
+# Core Totara user fields the interface may own (identity and account state have their own policy).
+OWNABLE_CORE_FIELDS = frozenset({
+    "firstname", "lastname", "middlename", "alternatename", "email", "department", "institution",
+    "city", "phone1", "phone2", "address", "firstnamephonetic", "lastnamephonetic",
+})
+DATE_SOURCES = frozenset({"hire_date", "start_date", "date_of_birth"})
+TEMPLATE_FIELDS = frozenset({"person_id", "employee_number", "vpd"})
+
+
+def _check_template(v: str) -> str:
+    import string
+    for _literal, name, spec, conv in string.Formatter().parse(v):
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS or spec or conv:
+            raise ValueError(f"template {v!r}: only {{person_id}}, {{employee_number}} and {{vpd}} may be used")
+    return v
+
+
+class ApplicantStatus(BaseModel):
+    """One allow-list entry: (assignment type, system status, user status or "*")."""
+    model_config = ConfigDict(extra="forbid")
+    assignment_type: str = "A"
+    system_status: str
+    user_status: str = Field("*", description='the trust\'s user status string, or "*" for any')
+
+
+class UserSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    eligible_applicant_statuses: list[ApplicantStatus] = Field(
+        default_factory=lambda: [ApplicantStatus(system_status="OFFER"), ApplicantStatus(system_status="ACCEPTED")],
+        description="applicant assignments that earn a temporary account (spec §5.3)")
+    employee_person_types: list[str] = ["EMP", "EMP_APL"]
+    applicant_person_types: list[str] = ["APL", "EX_EMP_APL"]
+    leaver_person_types: list[str] = ["EX_EMP"]
+    ex_applicant_person_types: list[str] = ["EX_APL"]
+    ended_application_statuses: list[str] = Field(
+        ["TERM_APL"], description="system statuses of an applicant assignment whose application has ended")
+    suspend_on_termination: bool = True
+    termination_grace_days: int = Field(0, ge=0)
+    suspend_ended_applications: bool = True
+    ended_application_grace_days: int = Field(0, ge=0)
+    unsuspend_on_reversal: bool = True
+    # Ownership: fields not listed are never touched (coexistence with HR Import, spec §12).
+    owned_fields: dict[str, UserSource] = Field(
+        default_factory=lambda: {"firstname": "first_name", "lastname": "last_name",
+                                 "middlename": "middle_names", "email": "email"})
+    owned_custom_fields: dict[str, UserSource] = Field(
+        default_factory=lambda: {"esr_employee_number": "employee_number",
+                                 "esrassignmentnumber": "assignment_number", "esrstatus": "status"})
+    share_date_of_birth: bool = Field(False, description="must be true before any field may come from date_of_birth")
+    status_labels: dict[Literal["applicant", "employee", "leaver"], str] = Field(
+        default_factory=lambda: {"applicant": "Applicant", "employee": "Employee", "leaver": "Leaver"})
+    person_id_field: str = "esr_person_id"
+    vpd_field: str = "esr_vpd"
+    applicant_username: str = "apl-{person_id}"
+    applicant_idnumber: str = "APL-{person_id}"
+    employee_username: str = "{employee_number}"
+    employee_idnumber: str = "{employee_number}"
+    missing_email: Literal["placeholder", "skip"] = "placeholder"
+    missing_email_template: str = "{person_id}@applicant.invalid"
+    applicant_auth: str = "manual"
+    employee_auth: str = "manual"
+
+    _tpl = field_validator("applicant_username", "applicant_idnumber", "employee_username",
+                           "employee_idnumber", "missing_email_template")(lambda cls, v: _check_template(v))
+
+    @model_validator(mode="after")
+    def _ownership(self) -> "UserSettings":
+        bad = sorted(set(self.owned_fields) - OWNABLE_CORE_FIELDS)
+        if bad:
+            raise ValueError(f"owned_fields: {bad} cannot be owned (allowed: {sorted(OWNABLE_CORE_FIELDS)}); "
+                             "username, idnumber, auth and suspended follow the identity policy")
+        identity = {self.person_id_field, self.vpd_field} & set(self.owned_custom_fields)
+        if identity:
+            raise ValueError(f"owned_custom_fields: {sorted(identity)} are identity fields, set on creation only")
+        dated = [k for k, v in self.owned_fields.items() if v in DATE_SOURCES]
+        if dated:
+            raise ValueError(f"owned_fields: {dated} take a date; map dates to date custom fields only")
+        dob = [k for k, v in self.owned_custom_fields.items() if v == "date_of_birth"]
+        if dob and not self.share_date_of_birth:
+            raise ValueError(f"owned_custom_fields: {dob} come from date_of_birth, which needs share_date_of_birth: true")
+        return self
+
+
+class SafeguardSettings(BaseModel):
+    """Mass-change guard (spec §7.4): destructive actions over a threshold are held for approval."""
+    model_config = ConfigDict(extra="forbid")
+    max_suspensions: int = Field(50, ge=0, description="hold when a run would suspend more accounts than this")
+    max_suspension_share: float = Field(0.02, ge=0, le=1, description="... or more than this share of active accounts")
+    min_full_file_share: float = Field(0.9, ge=0, le=1,
+                                       description="hold when a full file has fewer persons than this share of the previous one")
+
+
 class TrustSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vpd: str = Field(..., description="the trust's 3-character ESR VPD code")
     name: str = ""
     totara_conn_id: str = "totara_default"
     inbound: InboundSettings = InboundSettings()
+    users: UserSettings = Field(default_factory=UserSettings)
+    safeguards: SafeguardSettings = Field(default_factory=SafeguardSettings)
 
     @field_validator("vpd")
     @classmethod
