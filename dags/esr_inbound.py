@@ -1,10 +1,12 @@
-"""esr_inbound: ESR GO files -> staging -> validation -> current state, per trust, daily.
+"""esr_inbound: ESR GO files -> staging -> current state -> Totara accounts, per trust, daily.
 
-    resolve trusts -> [per trust] discover -> register -> stage -> validate -> promote -> report
+    resolve trusts -> [per trust] discover -> register -> stage -> validate -> promote
+                                  -> snapshot users -> plan users -> apply users -> report
 
-Params: run_date (YYYY-MM-DD; default the logical date in Europe/London), vpd (one trust;
-default all configured), mode (plan: stage and report only; apply: also change Totara
-in later steps). Backfill a range with `airflow backfill create` or the UI: one run per day.
+Params: run_date (YYYY-MM-DD; default the logical date), vpd (one trust; default all
+configured), mode (plan: stage, plan and report, change nothing in Totara; apply),
+approve_destructive (apply suspensions held by the safeguards). Backfill a range with
+`airflow backfill create` or the UI: one run per day.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from airflow.sdk import Param, dag, get_current_context, task, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from cstf.operators import inbound as ops
+from cstf.operators import users
 
 RETRY_IO = {"retries": 2, "retry_delay": pendulum.duration(minutes=1)}
 
@@ -28,7 +31,8 @@ RETRY_IO = {"retries": 2, "retry_delay": pendulum.duration(minutes=1)}
     params={
         "run_date": Param(None, type=["null", "string"], format="date", description="processing date; default: the logical date"),
         "vpd": Param(None, type=["null", "string"], description="one trust's VPD; default: every configured trust"),
-        "mode": Param("apply", enum=["plan", "apply"], description="plan: stage, validate and report; change nothing in Totara"),
+        "mode": Param("apply", enum=["plan", "apply"], description="plan: stage, plan and report; change nothing in Totara"),
+        "approve_destructive": Param(False, type="boolean", description="apply suspensions held by the mass-change safeguards"),
     },
     tags=["cstf", "esr", "inbound"],
     doc_md=__doc__,
@@ -60,12 +64,28 @@ def esr_inbound():
         def promote(item: dict) -> dict:
             return ops.promote(item, get_current_context())
 
+        # The user steps run after a failed feed too (the last good state still counts), but then the
+        # planner holds every suspension: a held or rejected feed never suspends anyone.
+        @task(trigger_rule="all_done", **RETRY_IO)
+        def snapshot_users(item: dict) -> dict:
+            return users.snapshot(item, get_current_context())
+
+        @task
+        def plan_users(item: dict) -> dict:
+            return users.plan(item, get_current_context())
+
+        @task(retries=3, retry_delay=pendulum.duration(minutes=2))
+        def apply_users(item: dict) -> dict:
+            return users.apply(item, get_current_context())
+
         @task(trigger_rule="all_done")
         def report(item: dict) -> dict:
             return ops.report(item, get_current_context())
 
         applied = promote(validate(stage(register(discover(item)))))
-        applied >> report(item)
+        snap = snapshot_users(item)
+        applied >> snap
+        apply_users(plan_users(snap)) >> report(item)
 
     trust.expand(item=resolve_trusts())
 

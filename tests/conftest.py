@@ -58,3 +58,22 @@ def airflow_db() -> Path:
     if done.returncode:
         pytest.fail(f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def totara_sim_session(tmp_path_factory):
+    """One Totara simulator (sim.totara) for the session, over real HTTP, with its control endpoints."""
+    from sim.totara.testing import running_simulator
+    with running_simulator(tmp_path_factory.mktemp("totara-sim")) as handle:
+        yield handle
+
+
+@pytest.fixture()
+def totara_sim(totara_sim_session, monkeypatch):
+    """The session's simulator reset to its default fixture, wired in as the totara_default Connection."""
+    import json
+    totara_sim_session.control("reset")
+    monkeypatch.setenv("AIRFLOW_CONN_TOTARA_DEFAULT", json.dumps({
+        "conn_type": "totara", "host": totara_sim_session.url,
+        "login": totara_sim_session.client_id, "password": totara_sim_session.client_secret}))
+    return totara_sim_session

@@ -1,11 +1,14 @@
 """`cstf demo` (make run): the main job end to end on the embedded defaults.
 
-Generates synthetic ESR GO files (a full file and daily deltas, with a few malformed
-lines), runs the esr_inbound DAG for each day through `airflow dags test`, and prints
-what happened. Running it again changes nothing: the files are recognised as duplicates.
+Starts the Totara simulator (its state kept in the working directory), generates
+synthetic ESR GO files (a full file and daily deltas, with a few malformed lines), runs
+the esr_inbound DAG for each day and a later day (so future-dated changes come due)
+through `airflow dags test`, and prints what happened to files and accounts. Running it
+again changes nothing: the files are duplicates and the accounts already match.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +21,7 @@ from cstf.paths import import_sim
 
 START = date(2024, 6, 1)
 DAYS = 3
+LATER = date(2024, 7, 1)  # a run with no new file: future-dated terminations and hires come due
 
 
 def _airflow(args: list[str], env: dict, log_path: Path) -> int:
@@ -41,6 +45,18 @@ def run_demo(workdir: Path, persons: int = 300, seed: int = 1) -> int:
     for f in gen.files:
         print(f"  {f.name}  ({f.stat().st_size / 1024:.0f} KiB)")
 
+    from sim.totara.testing import running_simulator
+    sim_db = workdir / "totara-sim.db"
+    with running_simulator(workdir, db=sim_db, keep=sim_db.exists(), enable_control=False) as sim:
+        print(f"Totara simulator at {sim.url} (state in {sim_db})")
+        env["AIRFLOW_CONN_TOTARA_DEFAULT"] = json.dumps(
+            {"conn_type": "totara", "host": sim.url, "login": sim.client_id, "password": sim.client_secret})
+        rc = _run_days(workdir, env)
+    print_summary(settings)
+    return rc
+
+
+def _run_days(workdir: Path, env: dict) -> int:
     airflow_home = Path(env["AIRFLOW_HOME"])
     if not (airflow_home / "airflow.db").exists():
         print(f"initialising Airflow's metadata DB in {airflow_home} (first run only) ...", flush=True)
@@ -48,14 +64,13 @@ def run_demo(workdir: Path, persons: int = 300, seed: int = 1) -> int:
             print(f"airflow db migrate failed: see {workdir / 'logs' / 'airflow_db_migrate.log'}")
             return 1
     failed = []
-    for day in [START + timedelta(days=i) for i in range(DAYS + 1)]:
+    for day in [START + timedelta(days=i) for i in range(DAYS + 1)] + [LATER]:
         log = workdir / "logs" / f"esr_inbound_{day}.log"
         print(f"airflow dags test esr_inbound {day} ...", end=" ", flush=True)
         rc = _airflow(["dags", "test", "esr_inbound", day.isoformat()], env, log)
         print("ok" if rc == 0 else f"FAILED (exit {rc}; log {log})")
         if rc:
             failed.append(str(day))
-    print_summary(settings)
     return 1 if failed else 0
 
 
@@ -76,6 +91,7 @@ def print_summary(settings: Settings) -> None:
     for r in failed[:15]:
         print(f"  {r['file_name']} {r['record_type']} {r['expectation']}({r.get('column_name') or ''}) "
               f"[{r['severity']}]: {r['unexpected_count']} of {r['element_count']}")
+    print_accounts(db)
     for vpd in sorted({f.vpd for f in files}):
         w = db.get_watermark(vpd) or {}
         hold = db.get_hold(vpd)
@@ -87,3 +103,34 @@ def print_summary(settings: Settings) -> None:
     print(f"  reports:           {settings.reports_dir}")
     print(f"  state DB:          {db.url_for_display}")
     print(f"  task logs:         {settings.workdir / 'logs'}")
+
+
+def print_accounts(db: StateDB) -> None:
+    """What happened to Totara accounts, per run of the demo: actions planned and their outcomes."""
+    from collections import Counter
+    with db.engine.connect() as conn:
+        from sqlalchemy import text
+        plans = conn.execute(text(
+            "SELECT p.run_id, p.kind, p.held, o.status, o.message FROM plan_actions p "
+            "LEFT JOIN action_outcomes o ON o.run_id = p.run_id AND o.action_id = p.action_id AND o.status <> 'failed' "
+            "WHERE p.step = 'users' ORDER BY p.id")).all()
+    if not plans:
+        print("\nAccounts: no user actions planned yet")
+        return
+    verbs = {"create": "created", "update": "updated", "promote": "promoted", "suspend": "suspended", "unsuspend": "unsuspended"}
+    totals = Counter()
+    rejected = []
+    for run_id, kind, held, status, message in plans:
+        if held:
+            totals["held"] += 1
+        elif status == "done":
+            totals[verbs.get(kind, kind)] += 1
+        elif status == "rejected":
+            totals["rejected"] += 1
+            rejected.append(f"{kind}: {message}")
+        else:
+            totals["not applied"] += 1
+    order = ["created", "updated", "promoted", "suspended", "unsuspended", "held", "rejected", "not applied"]
+    print("\nAccounts in Totara (all runs): " + ", ".join(f"{k} {totals[k]}" for k in order if totals[k]) )
+    for r in rejected[:10]:
+        print(f"  rejected {r}")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cstf.config import Settings, TrustSettings
 from cstf.esr.layouts import load_layouts
@@ -261,7 +263,7 @@ def _reject(job: InboundJob, name: str, step: str, message: str, outcomes: list[
 
 # --- validate ------------------------------------------------------------------------------------
 
-def _current(job: InboundJob) -> dict[str, pa.Table]:
+def current_state(job: InboundJob) -> dict[str, pa.Table]:
     w = job.db.get_watermark(job.vpd)
     return job.store.read_current(job.vpd, (w or {}).get("current_version"))
 
@@ -270,7 +272,7 @@ def validate(job: InboundJob, names: list[str]) -> tuple[list[str], list[FileOut
     """Run the expectation suites on each staged file; quarantine failing rows; fail a file over the limit."""
     from cstf.validation import References, validate_tables
 
-    current = _current(job)
+    current = current_state(job)
     person_ids = set(current["persons"]["person_id"].to_pylist()) if "persons" in current else set()
     competence_ids = set(current["competences"]["competence_id"].to_pylist()) if "competences" in current else set()
     passed, outcomes = [], []
@@ -328,15 +330,19 @@ def promote(job: InboundJob, names: list[str]) -> list[FileOutcome]:
         for q in job.db.quarantine(file_name=name):
             if q["source"] == "validation":
                 quarantined.setdefault(q["record_type"], set()).add(int(q["line"]))
-        current = {} if gname.file_type == "GOF" else _current(job)
+        current = {} if gname.file_type == "GOF" else current_state(job)
         new = apply_file(current, job.store.read_file_tables(name), gname.file_type, quarantined=quarantined)
         version = f"{gname.file_date:%Y%m%d}_{gname.sequence:08d}"
         job.store.write_current(job.vpd, version, new)
         fields = dict(file_name=name, sequence=gname.sequence, window_end=rec.window_end, current_version=version)
         if gname.file_type == "GOF":
-            fields.update(full_file_name=name, full_persons=len(set(new["persons"]["person_id"].to_pylist())))
+            persons = pc.count_distinct(new["persons"]["person_id"]).as_py()
+            previous = (job.db.get_watermark(job.vpd) or {}).get("full_persons")
+            if previous:  # the mass-change guard compares a full file with the one before it
+                rec.counts["full_persons_ratio"] = round(persons / previous, 4)
+            fields.update(full_file_name=name, full_persons=persons)
         job.db.set_watermark(job.vpd, **fields)
-        job.db.set_file_status(name, "applied", run_id=job.ctx.run_id)
+        job.db.set_file_status(name, "applied", counts=rec.counts, run_id=job.ctx.run_id)
         hold = job.db.get_hold(job.vpd)
         if gname.file_type == "GOF" and hold and _held_before(hold, gname):
             job.db.release_vpd(job.vpd, released_by=f"full file {name}", note="a full file resets the VPD")
@@ -368,6 +374,17 @@ def run_report(job: InboundJob, outcomes: list[FileOutcome] | None = None) -> di
         "files": [{"name": f.name, "status": f.status, "reason": f.reason,
                    "rows": f.counts.get("rows", {}), "quarantined": f.counts.get("quarantined", 0),
                    "validation": f.counts.get("validation", {})} for f in this_run],
+    }
+    plan = job.db.plan(job.ctx.run_id, job.vpd, "users")
+    outcomes = job.db.outcomes(job.ctx.run_id, job.vpd, "users")
+    last = {o["action_id"]: o for o in outcomes}  # the latest attempt decides
+    kinds = {p["action_id"]: p["kind"] for p in plan}
+    report["users"] = {
+        "planned": dict(Counter(p["kind"] for p in plan)),
+        "held": sum(1 for p in plan if p["held"]),
+        "hold_reasons": sorted({p["hold_reason"] for p in plan if p["held"] and p["hold_reason"]}),
+        "outcomes": dict(Counter(f"{kinds.get(a, '?')}:{o['status']}" for a, o in last.items())),
+        "rejected": [{"action_id": a, "kind": kinds.get(a), "message": o["message"]} for a, o in last.items() if o["status"] == "rejected"][:50],
     }
     out_dir = job.settings.reports_dir / job.vpd / (str(job.ctx.run_date) if job.ctx.run_date else "manual")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ def dag(airflow_db):
 
 
 @pytest.fixture()
-def workdir(tmp_path, monkeypatch):
+def workdir(tmp_path, monkeypatch, totara_sim):
     from sim.esr import generate
     monkeypatch.setenv("CSTF_WORKDIR", str(tmp_path))
     monkeypatch.delenv("CSTF_STATE_DB_URL", raising=False)
@@ -38,7 +38,8 @@ def workdir(tmp_path, monkeypatch):
 def run_day(dag, day: date, **conf):
     logical = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     # Always pass every param: dag.test() keeps a previous run's conf on the DAG object.
-    return dag.test(logical_date=logical, run_conf={"run_date": None, "vpd": None, "mode": "apply", **conf})
+    return dag.test(logical_date=logical, run_conf={"run_date": None, "vpd": None, "mode": "apply",
+                                                    "approve_destructive": False, **conf})
 
 
 def registry(workdir: Path) -> dict[str, str]:

@@ -117,5 +117,9 @@ def report(item: dict, context: dict) -> dict:
         log.info("%-40s %-10s rows=%s quarantined=%s %s", f["name"], f["status"], f["rows"], f["quarantined"], f["reason"] or "")
     if summary["held"]:
         log.warning("VPD %s is HELD: %s", job.vpd, summary["hold_reason"])
+    u = summary["users"]
+    log.info("accounts: planned %s, outcomes %s, held %d %s", u["planned"], u["outcomes"], u["held"], "; ".join(u["hold_reasons"]))
+    for r in u["rejected"]:
+        log.warning("rejected by Totara: %s %s: %s", r["kind"], r["action_id"], r["message"])
     log.info("data as of %s; report written to %s", summary["data_as_of"], summary["report_path"])
     return {"vpd": job.vpd, "held": summary["held"], "files": len(summary["files"]), "report_path": summary["report_path"]}

@@ -1,0 +1,140 @@
+"""Execute a user plan against Totara and say what happened to each action (no Airflow here).
+
+- Actions run concurrently through the client's bounded pool; one rejected action never
+  stops the others.
+- Each outcome is handed to `record` as soon as it is known, so a killed worker keeps
+  what it finished; a retried task skips the actions already done.
+- A create is not idempotent: when its answer is lost (TotaraUncertain), or on a retried
+  task, the user is looked up by idnumber before the create is repeated.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from cstf.totara.errors import (
+    TotaraBusinessError,
+    TotaraError,
+    TotaraNotFound,
+    TotaraUncertain,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    action_id: str
+    status: str                 # done, rejected (Totara said no), failed (could not reach a verdict)
+    totara_id: str | None = None
+    message: str | None = None
+    attempts: int = 1
+
+
+def _custom_field(user: dict, shortname: str) -> str | None:
+    for cf in user.get("custom_fields") or []:
+        if cf.get("shortname") == shortname:
+            return cf.get("data")
+    return None
+
+
+class UserApplier:
+    """Applies user actions (create, update, promote, suspend, unsuspend) with one Totara client."""
+
+    def __init__(self, client, *, person_id_field: str = "esr_person_id",
+                 dob_for: Callable[[str], str | None] | None = None, lookup_first: bool = False):
+        self.client = client
+        self.person_id_field = person_id_field
+        self.dob_for = dob_for            # the date of birth is read from staging at apply time, never planned
+        self.lookup_first = lookup_first  # a retried task: a create may have happened before the worker died
+
+    def apply(self, actions: Iterable[dict], *, done: set[str], record: Callable[[Outcome], None],
+              progress_every: int = 500) -> list[Outcome]:
+        todo = [a for a in actions if not a.get("held") and a["action_id"] not in done]
+        lock, finished = threading.Lock(), [0]
+
+        def run(action: dict) -> Outcome:
+            outcome = self._one(action)
+            record(outcome)
+            with lock:
+                finished[0] += 1
+                if finished[0] % progress_every == 0:
+                    log.info("applied %d of %d user actions", finished[0], len(todo))
+            return outcome
+
+        results = self.client.map_concurrent(run, todo)
+        outcomes = []
+        for action, res in zip(todo, results):
+            if isinstance(res, Exception):  # a bug or an unexpected failure: still one outcome per action
+                out = Outcome(action["action_id"], "failed", message=f"{type(res).__name__}: {res}")
+                record(out)
+                res = out
+            outcomes.append(res)
+        return outcomes
+
+    # --- one action ---------------------------------------------------------------------------
+    def _one(self, action: dict) -> Outcome:
+        aid = action["action_id"]
+        payload = json.loads(action["payload"]) if action.get("payload") else {}
+        payload = self._fill_dob(payload, action.get("person_id"))
+        try:
+            if action["kind"] == "create":
+                return self._create(aid, action.get("person_id"), payload)
+            target = json.loads(action["target"])
+            user = self.client.update_user(target, payload)
+            return Outcome(aid, "done", totara_id=str(user.get("id")))
+        except TotaraNotFound as exc:
+            return Outcome(aid, "rejected", message=exc.message)
+        except TotaraBusinessError as exc:
+            return Outcome(aid, "rejected", message=exc.message)
+        except TotaraError as exc:  # rate limit or outage past the retry budget, configuration, query bug
+            return Outcome(aid, "failed", message=f"{exc.category}: {exc.message}")
+
+    def _fill_dob(self, payload: dict, person_id: str | None) -> dict:
+        fields = payload.get("custom_fields") or []
+        if not any(f.get("dob_from_staging") for f in fields):
+            return payload
+        dob = self.dob_for(person_id) if self.dob_for else None
+        filled = []
+        for f in fields:
+            if f.get("dob_from_staging"):
+                if dob is None:
+                    continue  # nothing in staging to send: leave Totara's value alone
+                f = {"shortname": f["shortname"], "data": dob}
+            filled.append(f)
+        return {**payload, "custom_fields": filled}
+
+    def _ours(self, idnumber: str, person_id: str | None) -> dict | None:
+        """The Totara user with this idnumber, if it is the same ESR person."""
+        users = self.client.find_users(idnumbers=[idnumber])
+        mine = [u for u in users if _custom_field(u, self.person_id_field) == person_id]
+        return mine[0] if len(mine) == 1 else None
+
+    def _create(self, aid: str, person_id: str | None, payload: dict) -> Outcome:
+        idnumber = payload.get("idnumber")
+        if self.lookup_first and idnumber:
+            existing = self._ours(idnumber, person_id)
+            if existing:
+                return Outcome(aid, "done", totara_id=str(existing["id"]), message="created by an earlier attempt")
+        for attempt in (1, 2):
+            try:
+                user = self.client.create_user(payload)
+                return Outcome(aid, "done", totara_id=str(user.get("id")), attempts=attempt)
+            except TotaraUncertain as exc:
+                existing = self._ours(idnumber, person_id) if idnumber else None
+                if existing:
+                    return Outcome(aid, "done", totara_id=str(existing["id"]), attempts=attempt,
+                                   message="the answer was lost; the account was found by idnumber")
+                if attempt == 2:
+                    return Outcome(aid, "failed", message=f"{exc.message} (twice; not found by idnumber)", attempts=attempt)
+            except TotaraBusinessError as exc:
+                if "already exists" in exc.message and idnumber:
+                    existing = self._ours(idnumber, person_id)
+                    if existing:
+                        return Outcome(aid, "done", totara_id=str(existing["id"]), attempts=attempt,
+                                       message="already created by an earlier attempt")
+                return Outcome(aid, "rejected", message=exc.message, attempts=attempt)
+        raise AssertionError("unreachable")

@@ -1,0 +1,229 @@
+"""The user lifecycle steps for one trust (no Airflow here: operators call it).
+
+    snapshot -> plan -> apply
+
+The snapshot is every Totara user at the start of the run; the plan compares it with the
+trust's current ESR state as of the processing date; the applier executes the plan and
+records an outcome per action. Plans and snapshots are Parquet in the working directory
+(they name people, so they stay beside staging); the state DB holds the audit rows.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cstf.applier import Outcome, UserApplier
+from cstf.inbound import InboundJob, current_state
+from cstf.reconcile.safeguards import apply_safeguards
+from cstf.reconcile.users import plan_users
+from cstf.staging.store import write_parquet_atomic
+from cstf.totara.snapshot import snapshot_users
+
+log = logging.getLogger(__name__)
+STEP = "users"
+
+
+class ApplyFailed(Exception):
+    """Some actions could not reach a verdict (Totara unreachable, rate limited past the budget, ...)."""
+
+
+def _safe(run_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
+def _run_dir(job: InboundJob, kind: str) -> Path:
+    return job.settings.workdir / kind / f"vpd={job.vpd}" / _safe(job.ctx.run_id)
+
+
+def snapshot_path(job: InboundJob) -> Path:
+    return _run_dir(job, "snapshots") / "users.parquet"
+
+
+def plan_path(job: InboundJob) -> Path:
+    return _run_dir(job, "plans") / "users.parquet"
+
+
+# --- snapshot ------------------------------------------------------------------------------------
+
+def take_snapshot(job: InboundJob, client) -> dict:
+    path = snapshot_path(job)
+    if path.exists():  # a retried task: the run keeps the baseline it started with
+        return {"snapshot": str(path), "users": pq.read_metadata(path).num_rows}
+    table = snapshot_users(client)
+    write_parquet_atomic(table, path)
+    job.audit("snapshot", "ok", counts={"users": table.num_rows})
+    log.info("Totara snapshot: %d users -> %s", table.num_rows, path)
+    return {"snapshot": str(path), "users": table.num_rows}
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+def _feed_ok(job: InboundJob) -> tuple[bool, str]:
+    hold = job.db.get_hold(job.vpd)
+    if hold:
+        return False, f"the trust is held: {hold['reason']}"
+    rejected = [f.name for f in job.db.list_files(vpd=job.vpd, statuses=["rejected", "held"]) if f.run_id == job.ctx.run_id]
+    if rejected:
+        return False, f"files rejected or held in this run: {', '.join(rejected)}"
+    return True, ""
+
+
+def _full_file_ratio(job: InboundJob) -> float | None:
+    for f in job.db.list_files(vpd=job.vpd, statuses=["applied"]):
+        if f.run_id == job.ctx.run_id and f.file_type == "GOF" and f.counts.get("full_persons_ratio") is not None:
+            return float(f.counts["full_persons_ratio"])
+    return None
+
+
+def _active_accounts(snapshot: pa.Table, vpd: str, person_field: str, vpd_field: str) -> int:
+    pid, v = f"cf_{person_field}", f"cf_{vpd_field}"
+    if pid not in snapshot.column_names:
+        return 0
+    mask = pc.and_(pc.is_valid(snapshot[pid]), pc.invert(pc.fill_null(snapshot["suspended"], False)))
+    if v in snapshot.column_names:
+        mask = pc.and_(mask, pc.fill_null(pc.equal(snapshot[v], vpd), False))
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+
+
+def make_plan(job: InboundJob, approve_destructive: bool = False) -> dict:
+    """Plan the user actions for the run's processing date; store and report the plan."""
+    as_of: date = job.ctx.run_date
+    w = job.db.get_watermark(job.vpd) or {}
+    reached = w.get("users_as_of")
+    snapshot = pq.read_table(snapshot_path(job))
+    us = job.trust.users
+    if reached and as_of < date.fromisoformat(reached):
+        # A backfill of an older day: the accounts already reflect a later date. Never undo that.
+        plan_table = pa.table({})
+        summary = {"planned": 0, "skipped_reason": f"users already planned up to {reached}; {as_of} is older"}
+        log.info("VPD %s: %s", job.vpd, summary["skipped_reason"])
+        job.db.record_plan(job.ctx.run_id, job.vpd, STEP, [])
+        _write_plan(job, None)
+        job.audit("plan_users", "skipped", detail=summary["skipped_reason"])
+        return summary
+    current = current_state(job)
+    result = plan_users(current, snapshot, job.trust, as_of, vpd=job.vpd)
+    feed_ok, feed_reason = _feed_ok(job)
+    actions, guard = apply_safeguards(
+        result.actions, active_accounts=_active_accounts(snapshot, job.vpd, us.person_id_field, us.vpd_field),
+        settings=job.trust, feed_ok=feed_ok, full_file_ratio=_full_file_ratio(job), approve_destructive=approve_destructive)
+    _write_plan(job, actions)
+    rows = actions.to_pylist()
+    job.db.record_plan(job.ctx.run_id, job.vpd, STEP, [
+        dict(action_id=r["action_id"], person_id=r["person_id"], kind=r["kind"], rule=r["rule"], target=r["target"],
+             before_json=r["before"], after_json=r["after"], destructive=r["destructive"], held=r["held"],
+             hold_reason=r["hold_reason"], source_file=r["source_file"], source_line=r["source_line"],
+             as_of=str(r["as_of"])) for r in rows])
+    by_kind = Counter(r["kind"] for r in rows)
+    held = [r for r in rows if r["held"]]
+    summary = {
+        "planned": len(rows), "by_kind": dict(by_kind), "held": len(held),
+        "hold_reasons": sorted({r["hold_reason"] for r in held if r["hold_reason"]}),
+        "feed_ok": feed_ok, "feed_reason": feed_reason, "safeguards": guard,
+        "review": len(result.review), "conflicts": len(result.conflicts), "skipped_persons": len(result.skipped),
+        "warnings": result.warnings[:20], "applicant_status_pairs": result.status_pairs,
+        "report": str(_report_path(job)),
+    }
+    _write_readable_plan(job, rows, result, summary)
+    job.audit("plan_users", "held" if held else "ok", counts={k: v for k, v in summary.items() if isinstance(v, int)},
+              detail="; ".join(summary["hold_reasons"]) or None)
+    for pair, n in sorted(result.status_pairs.items()):
+        log.info("applicant status %s: %d assignment(s)", pair, n)
+    log.info("VPD %s user plan for %s: %s; %d held", job.vpd, as_of, dict(by_kind), len(held))
+    return summary
+
+
+def _write_plan(job: InboundJob, actions: pa.Table | None) -> None:
+    path = plan_path(job)
+    if actions is None:
+        from cstf.reconcile.users import ACTION_SCHEMA
+        actions = ACTION_SCHEMA.empty_table()
+    write_parquet_atomic(actions, path)
+
+
+def _report_path(job: InboundJob) -> Path:
+    return job.settings.reports_dir / job.vpd / str(job.ctx.run_date) / f"plan_users_{_safe(job.ctx.run_id)}.csv"
+
+
+def _write_readable_plan(job: InboundJob, rows: list[dict], result, summary: dict) -> None:
+    """A CSV an administrator can read: one line per action, its rule and what changes (no DOB, no NI)."""
+    path = _report_path(job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["action_id", "person_id", "kind", "rule", "held", "hold_reason", "before", "after", "source_file", "source_line"])
+        for r in rows:
+            w.writerow([r["action_id"], r["person_id"], r["kind"], r["rule"], r["held"], r["hold_reason"] or "",
+                        r["before"], r["after"], r["source_file"], r["source_line"]])
+    extra = path.with_suffix(".review.json")
+    extra.write_text(json.dumps({"summary": summary, "review": result.review, "conflicts": result.conflicts,
+                                 "skipped": result.skipped}, indent=2, default=str))
+
+
+# --- apply ---------------------------------------------------------------------------------------
+
+@dataclass
+class ApplySummary:
+    done: int = 0
+    rejected: int = 0
+    failed: int = 0
+    held: int = 0
+    skipped_done: int = 0
+
+
+def apply_plan(job: InboundJob, client, *, dob_for=None) -> dict:
+    """Execute the run's user plan. Raises ApplyFailed at the end if any action failed (not if rejected)."""
+    path = plan_path(job)
+    actions = pq.read_table(path).to_pylist() if path.exists() else []
+    earlier = job.db.outcomes(job.ctx.run_id, job.vpd, STEP)
+    done = {o["action_id"] for o in earlier if o["status"] == "done"}
+    applier = UserApplier(client, person_id_field=job.trust.users.person_id_field, dob_for=dob_for,
+                          lookup_first=bool(earlier) or job.ctx.try_number > 1)
+
+    def record(o: Outcome) -> None:
+        job.db.record_outcomes([dict(run_id=job.ctx.run_id, try_number=job.ctx.try_number, vpd=job.vpd, step=STEP,
+                                     action_id=o.action_id, status=o.status, totara_id=o.totara_id,
+                                     message=o.message, attempts=o.attempts)])
+
+    outcomes = applier.apply(actions, done=done, record=record)
+    kinds = {a["action_id"]: a["kind"] for a in actions}
+    counts = Counter(o.status for o in outcomes)
+    by_kind = Counter(f"{kinds[o.action_id]}:{o.status}" for o in outcomes)
+    summary = {"actions": len(actions), "done": counts["done"], "rejected": counts["rejected"], "failed": counts["failed"],
+               "held": sum(1 for a in actions if a.get("held")), "already_done": len(done & set(kinds)),
+               "by_kind": dict(by_kind)}
+    rejected = [o for o in outcomes if o.status == "rejected"]
+    failed = [o for o in outcomes if o.status == "failed"]
+    for o in rejected:
+        log.warning("rejected by Totara: %s %s: %s", kinds[o.action_id], o.action_id, o.message)
+    job.audit("apply_users", "failed" if failed else "ok", counts={k: v for k, v in summary.items() if isinstance(v, int)},
+              detail="; ".join(f"{o.action_id}: {o.message}" for o in (failed or rejected)[:20]) or None)
+    if failed:
+        raise ApplyFailed(f"{len(failed)} user action(s) failed after retries: " +
+                          "; ".join(f"{kinds[o.action_id]} {o.action_id}: {o.message}" for o in failed[:20]))
+    prev = (job.db.get_watermark(job.vpd) or {}).get("users_as_of")
+    if not prev or str(job.ctx.run_date) > prev:
+        job.db.set_watermark(job.vpd, users_as_of=str(job.ctx.run_date))
+    log.info("VPD %s user actions: %s", job.vpd, summary)
+    return summary
+
+
+def dob_lookup(job: InboundJob):
+    """Dates of birth from staging, by person id, for trusts that send them to Totara (read at apply time only)."""
+    persons = current_state(job).get("persons") if job.trust.users.share_date_of_birth else None
+    if persons is None or "date_of_birth" not in persons.column_names:
+        return lambda _pid: None
+    latest = {}
+    for pid, dob in zip(persons["person_id"].to_pylist(), persons["date_of_birth"].to_pylist()):
+        if dob is not None:
+            latest[pid] = dob.isoformat()
+    return latest.get
