@@ -77,3 +77,12 @@ def totara_sim(totara_sim_session, monkeypatch):
         "conn_type": "totara", "host": totara_sim_session.url,
         "login": totara_sim_session.client_id, "password": totara_sim_session.client_secret}))
     return totara_sim_session
+
+
+@pytest.fixture(scope="session")
+def inbound_dag(airflow_db):
+    """The esr_inbound DAG loaded from the configured DAGs folder (dag.test() needs it there)."""
+    from airflow.models.dagbag import DagBag
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag("esr_inbound")

@@ -17,12 +17,9 @@ pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def dag(airflow_db):
-    from airflow.models.dagbag import DagBag
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag("esr_inbound")
+@pytest.fixture()
+def dag(inbound_dag):
+    return inbound_dag
 
 
 @pytest.fixture()

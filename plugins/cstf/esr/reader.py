@@ -29,6 +29,8 @@ LONDON = ZoneInfo("Europe/London")
 OPEN_END = "47121231"          # Oracle's end of time: an open-ended date
 NULL_TS = "00000000 000000"     # previous run on a full file
 BOM = b"\xef\xbb\xbf"
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="go-reader")  # Arrow and numpy release the GIL
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="go-sha256")
 QUARANTINE_SCHEMA = pa.schema([
     ("file", pa.string()), ("line", pa.int64()), ("record_type", pa.string()),
     ("record_key", pa.string()), ("reason", pa.string()), ("raw", pa.string()),
@@ -129,6 +131,14 @@ def _check_encoding(data: bytes, lines: "_Lines", file_name: str) -> None:
     )
 
 
+def _find_newlines(raw: np.ndarray, chunk: int = 1 << 24) -> np.ndarray:
+    """Positions of every LF, searched in cache-sized chunks on both cores (numpy releases the GIL)."""
+    def part(lo: int) -> np.ndarray:
+        return np.flatnonzero(raw[lo: lo + chunk] == 10) + lo
+    parts = list(_POOL.map(part, range(0, len(raw), chunk)))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
 @dataclass
 class _Lines:
     """The physical lines of a file as offsets into its bytes (no copies)."""
@@ -140,7 +150,7 @@ class _Lines:
     @classmethod
     def split(cls, data: bytes) -> "_Lines":
         raw = np.frombuffer(data, dtype=np.uint8)
-        ends = np.flatnonzero(raw == 10) + 1
+        ends = _find_newlines(raw) + 1
         if len(ends) == 0 or ends[-1] != len(data):
             ends = np.append(ends, len(data))
         starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
@@ -192,10 +202,15 @@ def _concat_buffer(lines: pa.LargeBinaryArray) -> pa.Buffer:
     return lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
 
 
-def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list | None = None) -> pa.Table:
-    """Arrow's CSV reader on GO lines: `~`, no quoting, Latin-1, empty strings as null."""
+def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list | None = None,
+         timestamps: set[int] = frozenset()) -> pa.Table:
+    """Arrow's CSV reader on GO lines: `~`, no quoting, Latin-1, empty strings as null.
+
+    Columns in `timestamps` are parsed by the reader itself (on all cores) from YYYYMMDD or
+    YYYYMMDD HHMMSS; one malformed value makes it raise, and the caller reads strings instead."""
     names = [f"f{i}" for i in range(n_fields)]
     keep = [names[i] for i in include]
+    types = {n: pa.timestamp("s") if i in timestamps else pa.string() for i, n in zip(include, keep)}
     handler = None
     if invalid_rows is not None:
         def handler(row):  # called only for lines with another field count
@@ -209,7 +224,7 @@ def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list |
             newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=handler,
         ),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in keep}, include_columns=keep,
+            column_types=types, include_columns=keep, timestamp_parsers=["%Y%m%d", "%Y%m%d %H%M%S"],
             strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False,
         ),
     )
@@ -235,12 +250,14 @@ def _parse_fields(lines: pa.LargeBinaryArray, n_fields: int, width: int, staged_
 
 # --- typing ----------------------------------------------------------------------------------
 
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="go-reader")
 _ARROW_TYPES = {"date": pa.date32(), "ts": pa.timestamp("us", tz="UTC"), "date_or_ts": pa.timestamp("us", tz="UTC")}
 
 
 def _typed_column(col: pa.ChunkedArray, ctype: str) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
     """Convert one string column (blanks already null); return (values, mask of values that failed or None)."""
+    if pa.types.is_timestamp(col.type):  # an audit timestamp already parsed by the CSV reader
+        local = pc.assume_timezone(col, timezone="Europe/London", ambiguous="earliest", nonexistent="latest")
+        return pc.cast(local, _ARROW_TYPES["ts"]), None
     if ctype == "text" or col.null_count == len(col):  # text is kept raw; an empty column has nothing to convert
         return (col if ctype in ("text", "id", "code", "flag", "num") else pc.cast(col, _ARROW_TYPES[ctype])), None
     trimmed = pc.utf8_trim_whitespace(col)
@@ -340,13 +357,27 @@ def _type_rows(parsed: pa.Table, layout: Layout, line_nos: np.ndarray, file_name
     return table
 
 
+def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], invalid: list[str]) -> pa.Table:
+    """The fast path: audit timestamps parsed by the CSV reader (on all cores); strings if any is odd.
+
+    Dates stay strings here: Arrow's parser accepts short fields such as 2024011, and a date
+    decides things, so dates are checked strictly by _typed_column."""
+    stamps = {i for i in staged_positions if layout.columns[i].type in ("ts", "date_or_ts")}
+    if stamps:
+        try:
+            return _csv(buf, layout.width, staged_positions, invalid_rows=invalid, timestamps=stamps)
+        except pa.ArrowInvalid:  # a malformed timestamp somewhere: the string path reports it
+            invalid.clear()
+    return _csv(buf, layout.width, staged_positions, invalid_rows=invalid)
+
+
 def _read_record_type(lines: _Lines, pos: np.ndarray, layout: Layout, file_name: str,
                       problems: _Problems, warnings: list[str]) -> pa.Table:
     """All lines of one A record type. Fast path: one Arrow CSV parse at the layout's width."""
     staged_positions = [i for i, c in enumerate(layout.columns) if c.staged and c.name != "record_type"]
     arr = lines.array(pos)
     invalid: list[str] = []
-    parsed = _csv(_concat_buffer(arr), layout.width, staged_positions, invalid_rows=invalid)
+    parsed = _parse_typed(_concat_buffer(arr), layout, staged_positions, invalid)
     if not invalid:
         return _type_rows(parsed, layout, pos + 1, file_name, problems, warnings)
     # Some lines have another field count: group every line of this type by its count.
@@ -427,7 +458,7 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
     if expected_vpd and name.vpd != expected_vpd:
         raise FileRejected(path.name, f"belongs to VPD {name.vpd}, not {expected_vpd}")
     data = path.read_bytes()
-    sha_future = _POOL.submit(lambda: hashlib.sha256(data).hexdigest())  # hashes while we split lines
+    sha_future = _HASHER.submit(lambda: hashlib.sha256(data).hexdigest())  # hashes while we split lines
     lines = _Lines.split(data)
     _check_encoding(data, lines, path.name)
     nonblank = np.flatnonzero((lines.content_ends - lines.starts) > 0)

@@ -83,25 +83,24 @@ def discover(item: dict, context: dict) -> dict:
     return {**item, "files": inbound.discover(job)}
 
 
+def _file_step(step: str, fn, item: dict, context: dict) -> dict:
+    """Run one file step on the files the previous step passed on; fail without retry on a bad file."""
+    job = _job(item, context, step)
+    passed, outcomes = fn(job, item["files"])
+    _fail_on(outcomes, step)
+    return {**item, "files": passed}
+
+
 def register(item: dict, context: dict) -> dict:
-    job = _job(item, context, "register")
-    proceed, outcomes = inbound.register(job, item["files"])
-    _fail_on(outcomes, "register")
-    return {**item, "files": proceed}
+    return _file_step("register", inbound.register, item, context)
 
 
 def stage(item: dict, context: dict) -> dict:
-    job = _job(item, context, "stage")
-    staged, outcomes = inbound.stage(job, item["files"])
-    _fail_on(outcomes, "stage")
-    return {**item, "files": staged}
+    return _file_step("stage", inbound.stage, item, context)
 
 
 def validate(item: dict, context: dict) -> dict:
-    job = _job(item, context, "validate")
-    passed, outcomes = inbound.validate(job, item["files"])
-    _fail_on(outcomes, "validate")
-    return {**item, "files": passed}
+    return _file_step("validate", inbound.validate, item, context)
 
 
 def promote(item: dict, context: dict) -> dict:
