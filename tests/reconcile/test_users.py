@@ -397,3 +397,17 @@ def test_rehire_with_the_old_atd_only_on_an_older_slice():
     assert (r["kind"], r["rule"]) == ("unsuspend", "rehire")
     # before the rehire date she is still a suspended leaver: nothing to do
     assert plan(current(persons, asg), snap, as_of=date(2025, 1, 5)).actions.num_rows == 0
+
+
+def test_account_suspended_by_an_admin_is_not_unsuspended():
+    persons, asg = alice()
+    p = plan(current(persons, asg), snapshot([alice_user(suspended=True, cf_esrstatus="Employee")]))
+    assert p.actions.num_rows == 0 and any("suspended outside" in w for w in p.warnings)
+
+
+def test_promotion_of_a_suspended_temporary_account_unsuspends_it():
+    temp = user("55", "9000003", username="apl-9000003", idnumber="APL-9000003", firstname="Casey",
+                lastname="Exampleson", email="9000003@applicant.invalid", cf_esrstatus="Applicant", suspended=True)
+    r = one(plan(casey(), snapshot([temp])), person_id="9000003")
+    assert r["kind"] == "promote" and r["payload"]["suspended"] is False
+    assert r["before"]["suspended"] is True and r["after"]["suspended"] is False

@@ -11,7 +11,6 @@ from airflow.sdk import BaseHook
 
 from cstf.totara import TotaraClient, TotaraError
 
-
 TEST_RETRY_SECONDS = 10
 
 
@@ -54,6 +53,7 @@ class TotaraHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Get a token and call totara_webapi_status. The message never contains the secret or the token."""
+        client = None
         try:
             # A short retry budget: the UI's "Test" button should answer in seconds, not back off for minutes.
             client = self._build_client(max_retry_seconds=TEST_RETRY_SECONDS)
@@ -62,6 +62,9 @@ class TotaraHook(BaseHook):
             return False, f"{exc.category}: {exc.message}"
         except (requests.RequestException, ValueError) as exc:
             return False, f"cannot reach Totara: {type(exc).__name__}"
+        finally:
+            if client is not None:
+                client.close()
         if status.get("status") != "ok":
             return False, f"totara_webapi_status answered {status.get('status')!r}"
         return True, f"Connected to {client.base_url} as API client {client.client_id!r}: status ok"

@@ -414,7 +414,8 @@ def plan_users(current: dict[str, pa.Table], snapshot: pa.Table, settings: Trust
         d = (t != c) & ((t != "") | (s in CLEARABLE_SOURCES))
         tgt[key], cur[key], diff[key] = t, c, (d.to_numpy() & has)
 
-    # E-mails must not be another person's: one claimed by another Totara user or another ESR person is not set.
+    # E-mails must not be another person's. A new account never takes one claimed by another Totara user or
+    # another ESR person (it gets the placeholder instead, so the account still exists).
     email_owner = S.loc[S["email"] != "", ["email", "id"]].assign(email=lambda x: x["email"].str.lower()) \
         .drop_duplicates("email").set_index("email")["id"]
     esr_email = src["email"]
@@ -425,7 +426,9 @@ def plan_users(current: dict[str, pa.Table], snapshot: pa.Table, settings: Trust
         warnings.append(f"{int(taken.sum())} ESR e-mail address(es) belong to another person or Totara user: "
                         "not set on those accounts (data-quality issue)")
     if "email" in tgt:
-        diff["email"] = diff["email"] & ~taken.to_numpy()
+        # An update never sets an address two ESR people claim; an address held by a Totara user outside
+        # ESR goes to Totara, which decides (allowaccountssameemail) and reports its reason if it refuses.
+        diff["email"] = diff["email"] & ~dup_esr.to_numpy()
 
     # Identity clashes: a wanted username/idnumber already held by another Totara user.
     by_idn = S.loc[S["idnumber"] != ""].drop_duplicates("idnumber").set_index("idnumber")["id"]
@@ -453,6 +456,15 @@ def plan_users(current: dict[str, pa.Table], snapshot: pa.Table, settings: Trust
     promote &= ~cannot
     need_create = ~hasS & (P["hired"] | P["eligible"])
     reactivate = hasS & suspended & P["active"] & (P["rehired"] | us.unsuspend_on_reversal)
+    # Only reactivate what this interface suspended: when it owns the status field, an employee's
+    # suspended account must show the leaver label; one suspended by an admin is left alone.
+    status_keys = [k for k, s_, _c, _col in fields if s_ == "status"]
+    if status_keys:
+        foreign = reactivate & P["hired"] & ~cur[status_keys[0]].eq(labels["leaver"])
+        if foreign.any():
+            warnings.append(f"{int(foreign.sum())} active employee(s) have accounts suspended outside this interface "
+                            f"(status not {labels['leaver']!r}): left suspended, review")
+        reactivate &= ~foreign
     do_suspend = hasS & ~suspended & ~P["active"] & (P["suspend_due"] | P["ended_due"])
     any_diff = pd.Series(np.logical_or.reduce([diff[k] for k in diff]) if diff else np.zeros(len(P), bool), index=P.index)
 
