@@ -58,11 +58,50 @@ def take_snapshot(job: InboundJob, client) -> dict:
     path = snapshot_path(job)
     if path.exists():  # a retried task: the run keeps the baseline it started with
         return {"snapshot": str(path), "users": pq.read_metadata(path).num_rows}
-    table = snapshot_users(client)
+    table = protect_snapshot(snapshot_users(client), job)
     write_parquet_atomic(table, path)
     job.audit("snapshot", "ok", counts={"users": table.num_rows})
     log.info("Totara snapshot: %d users -> %s", table.num_rows, path)
     return {"snapshot": str(path), "users": table.num_rows}
+
+
+def protect_snapshot(table: pa.Table, job: InboundJob) -> pa.Table:
+    """Dates of birth never leave staging in clear: the snapshot keeps none unless the trust sends them to
+    Totara, and then only a keyed digest the planner compares with the digest of the staged value."""
+    owned = {f"cf_{sn}" for sn, src in job.trust.users.owned_custom_fields.items() if src == "date_of_birth"}
+    sensitive = [c for c in table.column_names if c.startswith("cf_") and ("birth" in c or c in owned)]
+    for col in sensitive:
+        i = table.schema.get_field_index(col)
+        if col in owned and job.trust.users.share_date_of_birth:
+            key = secret_key(job)
+            table = table.set_column(i, col, pa.array([dob_digest(v, key) for v in table[col].to_pylist()], pa.string()))
+        else:
+            table = table.remove_column(i)
+    return table
+
+
+def secret_key(job: InboundJob) -> bytes:
+    """A per-installation key kept in the staging area (created on first use)."""
+    import os
+    path = job.settings.staging_dir / ".digest_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(os.urandom(32))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    return path.read_bytes()
+
+
+def dob_digest(stored: str | None, key: bytes) -> str | None:
+    """HMAC of a Totara date field's day (stored as a timestamp at 12:00 UTC), or None."""
+    import hashlib
+    import hmac
+    from datetime import datetime, timezone
+    if not stored:
+        return None
+    day = datetime.fromtimestamp(int(stored), timezone.utc).date().isoformat()
+    return "hmac:" + hmac.new(key, day.encode(), hashlib.sha256).hexdigest()
 
 
 # --- plan ----------------------------------------------------------------------------------------
@@ -111,7 +150,8 @@ def make_plan(job: InboundJob, approve_destructive: bool = False) -> dict:
         job.audit("plan_users", "skipped", detail=summary["skipped_reason"])
         return summary
     current = current_state(job)
-    result = plan_users(current, snapshot, job.trust, as_of, vpd=job.vpd)
+    result = plan_users(current, snapshot, job.trust, as_of, vpd=job.vpd,
+                        dob_key=secret_key(job) if us.share_date_of_birth else None)
     feed_ok, feed_reason = _feed_ok(job)
     actions, guard = apply_safeguards(
         result.actions, active_accounts=_active_accounts(snapshot, job.vpd, us.person_id_field, us.vpd_field),

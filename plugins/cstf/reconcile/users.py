@@ -196,8 +196,14 @@ def _empty_actions() -> pa.Table:
 
 # --- the planner ----------------------------------------------------------------------------
 
+def _digest(iso_day: str, key: bytes) -> str:
+    """Keyed digest of a date of birth, as the lifecycle step stores Totara's value in the snapshot."""
+    import hmac
+    return "hmac:" + hmac.new(key, iso_day.encode(), hashlib.sha256).hexdigest()
+
+
 def plan_users(current: dict[str, pa.Table], snapshot: pa.Table, settings: TrustSettings | UserSettings,
-               as_of: date, *, vpd: str, layouts: Layouts | None = None) -> UserPlan:
+               as_of: date, *, vpd: str, layouts: Layouts | None = None, dob_key: bytes | None = None) -> UserPlan:
     us: UserSettings = settings.users if isinstance(settings, TrustSettings) else settings
     layouts = layouts or load_layouts()
     today = float((as_of - _EPOCH).days)
@@ -407,7 +413,10 @@ def plan_users(current: dict[str, pa.Table], snapshot: pa.Table, settings: Trust
     for key, s, is_cf, col in fields:
         t = src[s]
         c = U[col].fillna("").astype(object) if col in U.columns else pd.Series("", index=P.index, dtype=object)
-        if s in DATE_SOURCES:
+        if s in SENSITIVE_SOURCES:  # the snapshot holds a keyed digest only: compare digests
+            secret = dob_key or b""
+            t = pd.Series([_digest(v, secret) if v else "" for v in t.to_numpy(dtype=object)], index=P.index, dtype=object)
+        elif s in DATE_SOURCES:
             c = pd.Series(_ts_to_iso(c.to_numpy(dtype=object)), index=P.index)
         if s == "email" or key == "email":
             c = c.str.lower()
