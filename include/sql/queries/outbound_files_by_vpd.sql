@@ -1,0 +1,4 @@
+SELECT id, vpd, file_name, seq, sha256, row_count, run_date, created_ts, run_id, created_at,
+       delivered_at, confirmation_file, confirmed_at
+FROM outbound_files WHERE (CAST(:vpd AS TEXT) IS NULL OR vpd = :vpd)
+ORDER BY vpd, seq
