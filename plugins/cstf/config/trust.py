@@ -124,6 +124,38 @@ class SafeguardSettings(BaseModel):
                                        description="hold when a full file has fewer persons than this share of the previous one")
 
 
+# --- Competences: inbound achievement rules (spec esr-interface §5.7-§5.10; totara-api §8-§10) ----
+
+class IatSettings(BaseModel):
+    """Acceptance of achievements transferred from another trust (IAT, spec §5.9); off by default."""
+    model_config = ConfigDict(extra="forbid")
+    accept: Literal["any", "allowlist", "none"] = Field(
+        "any", description="any source VPD, only allowed_vpds, or no IAT achievements at all")
+    allowed_vpds: list[str] = Field(default_factory=list, description="source VPDs accepted under 'allowlist'")
+    max_age_days: int | None = Field(None, ge=0, description="refuse IAT achievements older than this many days")
+
+
+class EvidenceFieldNames(BaseModel):
+    """Shortnames of the evidence type's custom fields (totara-api §9, §10.3)."""
+    model_config = ConfigDict(extra="forbid")
+    competence_id: str = "competence_id"
+    competence_name: str = "competence_name"
+    achieved: str = "achieved"
+    expires: str = "expires"
+    source_vpd: str = "source_vpd"
+
+
+class CompetenceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    evidence_type: str = Field("esr-competence", description="idnumber of the evidence bank type for unmapped achievements")
+    evidence_fields: EvidenceFieldNames = Field(default_factory=EvidenceFieldNames)
+    iat: IatSettings = Field(default_factory=IatSettings)
+    send_older_to_history: bool = Field(
+        True, description="send achievements older than Totara's current completion (they land in history)")
+    include_requirement_rows: bool = Field(
+        False, description="record non-PERSONAL (requirement) CMA rows as skip actions; otherwise only counted")
+
+
 class TrustSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vpd: str = Field(..., description="the trust's 3-character ESR VPD code")
@@ -132,6 +164,7 @@ class TrustSettings(BaseModel):
     inbound: InboundSettings = InboundSettings()
     users: UserSettings = Field(default_factory=UserSettings)
     safeguards: SafeguardSettings = Field(default_factory=SafeguardSettings)
+    competences: CompetenceSettings = Field(default_factory=CompetenceSettings)
 
     @field_validator("vpd")
     @classmethod
