@@ -45,12 +45,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="creations per mode (default 2000)")
     parser.add_argument("--latency-ms", type=int, default=20, help="latency injected per GraphQL request")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="requests in flight (the Connection extra max_concurrency; default the client's 4)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, running_simulator(tmp) as sim:  # default (Totara's) rate limits
         sim.control("faults", {"latency_ms": args.latency_ms})
         serial = TotaraClient(sim.url, sim.client_id, sim.client_secret)
-        parallel = TotaraClient(sim.url, sim.client_id, sim.client_secret)
+        parallel = TotaraClient(sim.url, sim.client_id, sim.client_secret,
+                                **({"max_concurrency": args.concurrency} if args.concurrency else {}))
         serial.status(), parallel.status()  # tokens first: not part of the measurement
 
         t_serial, f_serial = run(serial, [new_user("seq", i) for i in range(args.n)], concurrent=False)

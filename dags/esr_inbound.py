@@ -1,7 +1,8 @@
 """esr_inbound: ESR GO files -> staging -> current state -> Totara accounts, per trust, daily.
 
     resolve trusts -> [per trust] discover -> register -> stage -> validate -> promote
-                                  -> snapshot users -> plan users -> apply users -> report
+                                  -> snapshot users -> plan users -> apply users
+                                  -> snapshot completions -> plan competences -> apply competences -> report
 
 Params: run_date (YYYY-MM-DD; default the logical date), vpd (one trust; default all
 configured), mode (plan: stage, plan and report, change nothing in Totara; apply),
@@ -78,6 +79,18 @@ def esr_inbound():
         def apply_users(item: dict) -> dict:
             return users.apply(item, get_current_context())
 
+        @task(trigger_rule="all_done", **RETRY_IO)
+        def snapshot_completions(item: dict) -> dict:
+            return users.snapshot_completions(item, get_current_context())
+
+        @task
+        def plan_competences(item: dict) -> dict:
+            return users.plan_competences(item, get_current_context())
+
+        @task(retries=3, retry_delay=pendulum.duration(minutes=2))
+        def apply_competences(item: dict) -> dict:
+            return users.apply_competences(item, get_current_context())
+
         @task(trigger_rule="all_done")
         def report(item: dict) -> dict:
             return ops.report(item, get_current_context())
@@ -85,7 +98,9 @@ def esr_inbound():
         applied = promote(validate(stage(register(discover(item)))))
         snap = snapshot_users(item)
         applied >> snap
-        apply_users(plan_users(snap)) >> report(item)
+        completions = snapshot_completions(item)
+        apply_users(plan_users(snap)) >> completions  # the same run's user snapshot is the account list
+        apply_competences(plan_competences(completions)) >> report(item)
 
     trust.expand(item=resolve_trusts())
 

@@ -41,6 +41,61 @@ def _custom_field(user: dict, shortname: str) -> str | None:
     return None
 
 
+def apply_all(client, one: Callable[[dict], Outcome], actions: Iterable[dict], *, done: set[str],
+              record: Callable[[Outcome], None], what: str, progress_every: int = 500) -> list[Outcome]:
+    """Run `one` on every action not held and not done, on the client's bounded pool; record each outcome
+    as soon as it is known; one failing action never stops the others."""
+    todo = [a for a in actions if not a.get("held") and a.get("kind") != "skip" and a["action_id"] not in done]
+    lock, finished = threading.Lock(), [0]
+
+    def run(action: dict) -> Outcome:
+        outcome = one(action)
+        record(outcome)
+        with lock:
+            finished[0] += 1
+            if finished[0] % progress_every == 0:
+                log.info("applied %d of %d %s actions", finished[0], len(todo), what)
+        return outcome
+
+    outcomes = []
+    for action, res in zip(todo, client.map_concurrent(run, todo)):
+        if isinstance(res, Exception):  # a bug or an unexpected failure: still one outcome per action
+            res = Outcome(action["action_id"], "failed", message=f"{type(res).__name__}: {res}")
+            record(res)
+        outcomes.append(res)
+    return outcomes
+
+
+class CompetenceApplier:
+    """Applies competence actions through local_esrsync: mark a certification complete, add an evidence item.
+    Both are idempotent on Totara's side (a duplicate is a success), so a retry simply repeats them."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def apply(self, actions: Iterable[dict], *, done: set[str], record: Callable[[Outcome], None]) -> list[Outcome]:
+        return apply_all(self.client, self._one, actions, done=done, record=record, what="competence")
+
+    def _one(self, action: dict) -> Outcome:
+        aid = action["action_id"]
+        p = json.loads(action["payload"])
+        try:
+            if action["kind"] == "mark_complete":
+                res = self.client.mark_certification_complete(
+                    p["user"], p["certification"], p["completion_date"], due_date=p.get("due_date"),
+                    action=p.get("action", "CERTIFY_IF_NEWER"))
+                return Outcome(aid, "done", totara_id=str(p["user"].get("id")), message=res.get("outcome"))
+            if action["kind"] == "add_evidence":
+                res = self.client.create_evidence_item(
+                    p["user"], p["source_key"], type=p.get("type"), name=p.get("name"), custom_fields=p.get("custom_fields"))
+                return Outcome(aid, "done", totara_id=str((res.get("item") or {}).get("id")), message=res.get("outcome"))
+            return Outcome(aid, "failed", message=f"unknown action kind {action['kind']!r}")
+        except (TotaraNotFound, TotaraBusinessError) as exc:
+            return Outcome(aid, "rejected", message=exc.message)
+        except TotaraError as exc:
+            return Outcome(aid, "failed", message=f"{exc.category}: {exc.message}")
+
+
 class UserApplier:
     """Applies user actions (create, update, promote, suspend, unsuspend) with one Totara client."""
 
@@ -53,27 +108,8 @@ class UserApplier:
 
     def apply(self, actions: Iterable[dict], *, done: set[str], record: Callable[[Outcome], None],
               progress_every: int = 500) -> list[Outcome]:
-        todo = [a for a in actions if not a.get("held") and a["action_id"] not in done]
-        lock, finished = threading.Lock(), [0]
-
-        def run(action: dict) -> Outcome:
-            outcome = self._one(action)
-            record(outcome)
-            with lock:
-                finished[0] += 1
-                if finished[0] % progress_every == 0:
-                    log.info("applied %d of %d user actions", finished[0], len(todo))
-            return outcome
-
-        results = self.client.map_concurrent(run, todo)
-        outcomes = []
-        for action, res in zip(todo, results):
-            if isinstance(res, Exception):  # a bug or an unexpected failure: still one outcome per action
-                out = Outcome(action["action_id"], "failed", message=f"{type(res).__name__}: {res}")
-                record(out)
-                res = out
-            outcomes.append(res)
-        return outcomes
+        return apply_all(self.client, self._one, actions, done=done, record=record, what="user",
+                         progress_every=progress_every)
 
     # --- one action ---------------------------------------------------------------------------
     def _one(self, action: dict) -> Outcome:

@@ -108,8 +108,9 @@ def print_summary(settings: Settings) -> None:
 def print_accounts(db: StateDB) -> None:
     """What happened to Totara accounts, per run of the demo: actions planned and their outcomes."""
     from collections import Counter
+
+    from sqlalchemy import text
     with db.engine.connect() as conn:
-        from sqlalchemy import text
         plans = conn.execute(text(
             "SELECT p.run_id, p.kind, p.held, o.status, o.message FROM plan_actions p "
             "LEFT JOIN action_outcomes o ON o.run_id = p.run_id AND o.action_id = p.action_id AND o.status <> 'failed' "
@@ -131,6 +132,22 @@ def print_accounts(db: StateDB) -> None:
         else:
             totals["not applied"] += 1
     order = ["created", "updated", "promoted", "suspended", "unsuspended", "held", "rejected", "not applied"]
-    print("\nAccounts in Totara (all runs): " + ", ".join(f"{k} {totals[k]}" for k in order if totals[k]) )
+    print("\nAccounts in Totara (all runs): " + ", ".join(f"{k} {totals[k]}" for k in order if totals[k]))
     for r in rejected[:10]:
         print(f"  rejected {r}")
+    with db.engine.connect() as conn:
+        comp = conn.execute(text(
+            "SELECT p.kind, p.rule, o.message, o.status FROM plan_actions p LEFT JOIN action_outcomes o "
+            "ON o.run_id = p.run_id AND o.action_id = p.action_id WHERE p.step = 'competences'")).all()
+    if comp:
+        c = Counter()
+        for kind, rule, message, status in comp:
+            if kind == "skip":
+                c[f"skipped ({rule})"] += 1
+            elif status == "done":
+                c[{"CERTIFIED": "certified", "ARCHIVED_AND_CERTIFIED": "certified (previous to history)",
+                   "ADDED_TO_HISTORY": "sent to history", "SKIPPED_DUPLICATE": "duplicate (already held)",
+                   "CREATED": "evidence items created"}.get(message, message)] += 1
+            elif status:
+                c[status] += 1
+        print("Competences in Totara (all runs): " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))

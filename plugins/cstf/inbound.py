@@ -386,6 +386,16 @@ def run_report(job: InboundJob, outcomes: list[FileOutcome] | None = None) -> di
         "outcomes": dict(Counter(f"{kinds.get(a, '?')}:{o['status']}" for a, o in last.items())),
         "rejected": [{"action_id": a, "kind": kinds.get(a), "message": o["message"]} for a, o in last.items() if o["status"] == "rejected"][:50],
     }
+    cplan = job.db.plan(job.ctx.run_id, job.vpd, "competences")
+    ckinds = {p["action_id"]: p["kind"] for p in cplan}
+    clast = {o["action_id"]: o for o in job.db.outcomes(job.ctx.run_id, job.vpd, "competences")}
+    report["competences"] = {
+        "planned": dict(Counter(f"{p['kind']}:{p['rule']}" for p in cplan)),
+        "outcomes": dict(Counter(f"{ckinds.get(a, '?')}:{o['message'] if o['status'] == 'done' else o['status']}"
+                                 for a, o in clast.items())),
+        "rejected": [{"action_id": a, "kind": ckinds.get(a), "message": o["message"]}
+                     for a, o in clast.items() if o["status"] == "rejected"][:50],
+    }
     out_dir = job.settings.reports_dir / job.vpd / (str(job.ctx.run_date) if job.ctx.run_date else "manual")
     out_dir.mkdir(parents=True, exist_ok=True)
     safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in job.ctx.run_id)

@@ -453,6 +453,10 @@ class StateDB:
             params.append({**{f: r.get(f) for f in OUTCOME_FIELDS}, "at": now})
         return self._insert_many("outcome_insert", params)
 
+    def done_action_ids(self, vpd: str, step: str) -> set[str]:
+        """Action ids any run has done for this trust and step."""
+        return {r["action_id"] for r in self._rows("outcome_done_ids", {"vpd": vpd, "step": step})}
+
     def outcomes(self, run_id: str, vpd: str, step: str) -> list[dict]:
         return self._rows("outcome_rows", {"run_id": run_id, "vpd": vpd, "step": step})
 

@@ -120,5 +120,7 @@ def report(item: dict, context: dict) -> dict:
     log.info("accounts: planned %s, outcomes %s, held %d %s", u["planned"], u["outcomes"], u["held"], "; ".join(u["hold_reasons"]))
     for r in u["rejected"]:
         log.warning("rejected by Totara: %s %s: %s", r["kind"], r["action_id"], r["message"])
+    c = summary["competences"]
+    log.info("competences: planned %s, outcomes %s", c["planned"], c["outcomes"])
     log.info("data as of %s; report written to %s", summary["data_as_of"], summary["report_path"])
     return {"vpd": job.vpd, "held": summary["held"], "files": len(summary["files"]), "report_path": summary["report_path"]}

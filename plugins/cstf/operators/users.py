@@ -40,3 +40,31 @@ def apply(item: dict, context: dict) -> dict:
         raise RuntimeError(str(exc)) from None  # retried by Airflow: done actions are skipped, creates looked up
     return {**item, "applied": summary}
 
+
+
+# --- competences (same trust, same client) ----------------------------------------------------------
+
+def snapshot_completions(item: dict, context: dict) -> dict:
+    from cstf import achievements
+    job = _job(item, context, "snapshot_completions")
+    return {**item, **achievements.take_completions_snapshot(job, _client(job))}
+
+
+def plan_competences(item: dict, context: dict) -> dict:
+    from cstf import achievements
+    job = _job(item, context, "plan_competences")
+    summary = achievements.make_plan(job)
+    return {**item, "competence_plan": {"planned": summary["planned"], "report": summary["report"]}}
+
+
+def apply_competences(item: dict, context: dict) -> dict:
+    from cstf import achievements
+    job = _job(item, context, "apply_competences")
+    if job.ctx.mode == "plan":
+        log.info("mode=plan: nothing is changed in Totara")
+        return {**item, "competences_applied": None}
+    try:
+        summary = achievements.apply_plan(job, _client(job))
+    except achievements.ApplyFailed as exc:
+        raise RuntimeError(str(exc)) from None  # retried by Airflow; Totara's calls are idempotent
+    return {**item, "competences_applied": summary}
