@@ -47,16 +47,54 @@ def run_demo(workdir: Path, persons: int = 300, seed: int = 1) -> int:
 
     from sim.totara.testing import running_simulator
     sim_db = workdir / "totara-sim.db"
-    with running_simulator(workdir, db=sim_db, keep=sim_db.exists(), enable_control=False) as sim:
+    with running_simulator(workdir, db=sim_db, keep=sim_db.exists(), enable_control=True) as sim:
         print(f"Totara simulator at {sim.url} (state in {sim_db})")
         env["AIRFLOW_CONN_TOTARA_DEFAULT"] = json.dumps(
             {"conn_type": "totara", "host": sim.url, "login": sim.client_id, "password": sim.client_secret})
-        rc = _run_days(workdir, env)
+        rc = _run_days(workdir, env, sim)
+        if rc == 0:
+            rc = _run_outbound(workdir, env, sim, settings)
     print_summary(settings)
     return rc
 
 
-def _run_days(workdir: Path, env: dict) -> int:
+def _complete_in_totara(sim, day: date, n: int = 5) -> list[str]:
+    """Learners complete certifications in Totara on `day` (what the outbound run then sends to ESR)."""
+    status, body = sim.graphql(
+        "query ($q: core_user_users_query) { core_user_users(query: $q) { items { id username idnumber suspended "
+        "custom_fields { shortname data } } } }", {"q": {"pagination": {"limit": 400}}})
+    staff = [u for u in body["data"]["core_user_users"]["items"]
+             if not u["suspended"] and (u["idnumber"] or "").isdigit()
+             and any(c["shortname"] == "esr_person_id" for c in u["custom_fields"])][:n]
+    done = []
+    for u, cert in zip(staff, ["CSTF-IG-1Y", "CSTF-IG-1Y", "CSTF-EDHR-3Y", "CSTF-HSW-3Y", "CSTF-FIRE-2Y"]):
+        status, body = sim.graphql(
+            "mutation ($i: local_esrsync_mark_certification_complete_input!) { "
+            "local_esrsync_mark_certification_complete(input: $i) { outcome } }",
+            {"i": {"user": {"id": u["id"]}, "certification": {"idnumber": cert}, "completion_date": day.isoformat()}})
+        if status == 200 and "errors" not in body:
+            done.append(f"{u['idnumber']} completed {cert} ({body['data']['local_esrsync_mark_certification_complete']['outcome']})")
+    return done
+
+
+def _run_outbound(workdir: Path, env: dict, sim, settings: Settings) -> int:
+    sim.control("clock", {"set": f"{LATER.isoformat()}T15:00:00", "freeze": True})
+    print("\nIn Totara on", LATER, ":")
+    for line in _complete_in_totara(sim, LATER):
+        print("  " + line)
+    log = workdir / "logs" / f"esr_outbound_{LATER}.log"
+    print(f"airflow dags test esr_outbound {LATER} ...", end=" ", flush=True)
+    rc = _airflow(["dags", "test", "esr_outbound", LATER.isoformat()], env, log)
+    print("ok" if rc == 0 else f"FAILED (exit {rc}; log {log})")
+    esr_in = settings.workdir / "esr" / "In"
+    for f in sorted(esr_in.glob("LMS_*_CMI_*.DAT")):
+        print(f"\nAchievement file for ESR: {f}")
+        for line in f.read_bytes().decode("latin-1").splitlines():
+            print("  " + line)
+    return rc
+
+
+def _run_days(workdir: Path, env: dict, sim) -> int:
     airflow_home = Path(env["AIRFLOW_HOME"])
     if not (airflow_home / "airflow.db").exists():
         print(f"initialising Airflow's metadata DB in {airflow_home} (first run only) ...", flush=True)
@@ -65,6 +103,7 @@ def _run_days(workdir: Path, env: dict) -> int:
             return 1
     failed = []
     for day in [START + timedelta(days=i) for i in range(DAYS + 1)] + [LATER]:
+        sim.control("clock", {"set": f"{day.isoformat()}T09:00:00", "freeze": True})  # Totara's clock follows the run
         log = workdir / "logs" / f"esr_inbound_{day}.log"
         print(f"airflow dags test esr_inbound {day} ...", end=" ", flush=True)
         rc = _airflow(["dags", "test", "esr_inbound", day.isoformat()], env, log)

@@ -1,0 +1,240 @@
+"""The outbound flow for one trust and processing date (no Airflow here: operators call it).
+
+    read completions -> plan -> write the achievement file -> deliver -> confirmations -> report
+
+Totara certification completions modified in the run's window become ESR competence
+achievements, through the trust's confirmed outbound mappings, exactly once: the ledger is
+unique on (VPD, person, competence, date achieved), a file and its rows are recorded in one
+transaction, and a re-run of a date finds its file and regenerates the same bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import text
+
+from cstf.achievements import load_trust_mappings
+from cstf.esr.outbound import CmiWriter
+from cstf.inbound import InboundJob, current_state
+from cstf.ledger.outbound import OutboundLedger
+from cstf.lifecycle import _run_dir, _safe
+from cstf.reconcile.outbound import plan_outbound
+from cstf.staging.store import write_parquet_atomic
+from cstf.totara.snapshot import snapshot_users
+
+log = logging.getLogger(__name__)
+LONDON = ZoneInfo("Europe/London")
+COMPLETION_COLUMNS = ("user_id", "certification_idnumber", "is_history", "state", "time_completed",
+                      "time_expires", "time_modified")
+
+
+@dataclass(frozen=True)
+class Folders:
+    outbox: Path      # files are written here first (atomically)
+    esr_in: Path      # delivery target: ESR's In/ in production, a local folder by default
+    esr_out: Path     # where ESR's confirmation files (CMC) arrive
+
+    @classmethod
+    def from_env(cls, job: InboundJob) -> "Folders":
+        w = job.settings.workdir
+        return cls(outbox=Path(os.environ.get("CSTF_OUTBOX_DIR", w / "outbox")) / job.vpd,
+                   esr_in=Path(os.environ.get("CSTF_ESR_IN_DIR", w / "esr" / "In")),
+                   esr_out=Path(os.environ.get("CSTF_ESR_OUT_DIR", job.settings.landing_for(job.vpd))))
+
+
+def _midnight(d: date) -> int:
+    return int(datetime.combine(d, time(0), LONDON).timestamp())
+
+
+def window(job: InboundJob, ledger: OutboundLedger) -> tuple[int, int]:
+    """From the end of the trust's last outbound run before this date (a missed day is caught up) to the end
+    of the processing date; a backfilled day reads its own window."""
+    run_date: date = job.ctx.run_date
+    earlier = [date.fromisoformat(f["run_date"]) for f in ledger.files(job.vpd) if date.fromisoformat(f["run_date"]) < run_date]
+    done = _runs_done(job)
+    earlier += [d for d in done if d < run_date]
+    start = max(earlier) + timedelta(days=1) if earlier else run_date
+    return _midnight(start), _midnight(run_date + timedelta(days=1))
+
+
+def _runs_done(job: InboundJob) -> list[date]:
+    """Dates of earlier successful outbound runs of the trust that wrote no file (nothing to send)."""
+    return [date.fromisoformat(e["detail"]) for e in job.db.audit_events(vpd=job.vpd, step="outbound_window")
+            if e["outcome"] == "ok" and e["detail"]]
+
+
+def read_completions(job: InboundJob, client, ledger: OutboundLedger) -> dict:
+    start, end = window(job, ledger)
+    folder = _run_dir(job, "outbound")
+    if not (folder / "completions.parquet").exists():  # a retried task keeps what it read
+        rows = [{c: r.get(c) for c in COMPLETION_COLUMNS}
+                for r in client.iter_certification_completions(changed_since=start, include_history=True)]
+        schema = pa.schema([(c, pa.bool_() if c == "is_history" else pa.string()) for c in COMPLETION_COLUMNS])
+        table = pa.Table.from_pylist(rows, schema=schema)
+        for c in ("time_completed", "time_expires", "time_modified"):
+            table = table.set_column(table.schema.get_field_index(c), c, table[c].cast(pa.int64()))
+        write_parquet_atomic(table, folder / "completions.parquet")
+        users = snapshot_users(client)
+        keep = [c for c in users.column_names if "birth" not in c]  # never stored outside staging
+        write_parquet_atomic(users.select(keep), folder / "users.parquet")
+    n = pq.read_metadata(folder / "completions.parquet").num_rows
+    job.audit("read_completions", "ok", counts={"completions": n, "window_start": start, "window_end": end})
+    log.info("VPD %s: %d completion row(s) changed since %s", job.vpd, n, datetime.fromtimestamp(start, LONDON))
+    return {"window": [start, end], "completions": n}
+
+
+def _inbound_applied(job: InboundJob) -> pa.Table:
+    """Completions our inbound made from ESR achievements (never echoed back)."""
+    with job.db.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT DISTINCT p.person_id, p.target, p.after_json FROM plan_actions p JOIN action_outcomes o "
+            "ON o.run_id = p.run_id AND o.action_id = p.action_id AND o.status = 'done' "
+            "WHERE p.vpd = :vpd AND p.step = 'competences' AND p.kind = 'mark_complete'"), {"vpd": job.vpd}).all()
+    days = [json.loads(r.after_json).get("completion_date") for r in rows]
+    return pa.table({"person_id": pa.array([r.person_id for r in rows], pa.string()),
+                     "certification": pa.array([r.target for r in rows], pa.string()),
+                     "completion_date": pa.array([date.fromisoformat(d) if d and d != "None" else None for d in days], pa.date32())})
+
+
+def plan(job: InboundJob, ledger: OutboundLedger) -> dict:
+    folder = _run_dir(job, "outbound")
+    start, end = window(job, ledger)
+    achievements = current_state(job).get("achievements")
+    if achievements is None:
+        achievements = pa.table({"person_id": pa.array([], pa.string()), "competence_id": pa.array([], pa.string()),
+                                 "date_from": pa.array([], pa.date32()), "competency_type": pa.array([], pa.string()),
+                                 "competency_status": pa.array([], pa.string())})
+    result = plan_outbound(pq.read_table(folder / "completions.parquet"), pq.read_table(folder / "users.parquet"),
+                           load_trust_mappings(job).confirmed_table("outbound"), achievements,
+                           ledger.as_table(job.vpd), _inbound_applied(job), vpd=job.vpd, window=(start, end))
+    write_parquet_atomic(result.rows, folder / "plan.parquet")
+    queued = [] if job.ctx.mode == "plan" else ledger.queue(result.to_send, job.ctx.run_id, vpd=job.vpd)
+    skipped = {}
+    for reason in result.skipped["skip_reason"].to_pylist():
+        skipped[reason] = skipped.get(reason, 0) + 1
+    summary = {"to_send": result.to_send.num_rows, "queued": len(queued), "skipped": skipped, "warnings": result.warnings[:20]}
+    job.audit("plan_outbound", "ok", counts={"to_send": summary["to_send"], "queued": len(queued)}, detail=json.dumps(skipped))
+    log.info("VPD %s outbound plan: %s", job.vpd, summary)
+    return summary
+
+
+def write_file(job: InboundJob, ledger: OutboundLedger, writer: CmiWriter | None = None) -> dict:
+    """Write the run date's achievement file to the outbox and record it with its rows in one transaction."""
+    writer = writer or CmiWriter()
+    folders = Folders.from_env(job)
+    run_date = job.ctx.run_date
+    existing = ledger.file_for_run_date(job.vpd, run_date)
+    if existing:  # a re-run of the date: the same file, re-rendered from the ledger; nothing new is sent
+        created = datetime.fromisoformat(existing["created_ts"]) if existing.get("created_ts") else None
+        out = writer.render(job.vpd, created, ledger.file_lines(existing["file_name"]), run_date=run_date, seq=existing["seq"])
+        if hashlib.sha256(out.data).hexdigest() != existing["sha256"]:
+            raise RuntimeError(f"{existing['file_name']}: re-rendering gave other bytes than the recorded file")
+        if not (folders.outbox / out.file_name).exists() and not existing.get("delivered_at"):
+            _write_atomic(folders.outbox / out.file_name, out.data)
+        log.info("%s already written for %s (%d rows): nothing new to send", existing["file_name"], run_date, existing["row_count"])
+        return {"file": existing["file_name"], "rows": existing["row_count"], "new": False}
+    pending = ledger.pending(job.vpd)
+    if job.ctx.mode == "plan" or not pending:
+        job.audit("outbound_window", "ok", detail=str(run_date))  # the window is done: the next run starts after it
+        log.info("VPD %s: no achievement file for %s (%s)", job.vpd, run_date, "plan mode" if pending else "nothing to send")
+        return {"file": None, "rows": 0, "new": False}
+    created = datetime.now(LONDON).replace(microsecond=0)
+    seq = ledger.next_sequence(job.vpd)
+    out = writer.render(job.vpd, created, pending, run_date=run_date, seq=seq)
+    if out.rejected:
+        ledger.hold_unwritable(out.rejected, run_id=job.ctx.run_id)
+        for r in out.rejected:
+            log.warning("not writable, held: %s: %s", r.get("source_reference"), r.get("reason"))
+    if out.data is None:
+        return {"file": None, "rows": 0, "new": False, "rejected": len(out.rejected)}
+    final = folders.outbox / out.file_name
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(out.data)
+    try:  # the file appears under its name only once the ledger says which rows it holds
+        ledger.record_file(job.vpd, out.file_name, seq, out.lines, hashlib.sha256(out.data).hexdigest(), job.ctx.run_id,
+                           run_date=run_date, created_ts=created.isoformat())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    job.audit("write_outbound", "ok", file_name=out.file_name, counts={"rows": len(out.lines), "rejected": len(out.rejected)})
+    log.info("wrote %s: %d achievement row(s)", final, len(out.lines))
+    return {"file": out.file_name, "rows": len(out.lines), "new": True, "rejected": len(out.rejected)}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def deliver(job: InboundJob, ledger: OutboundLedger) -> list[str]:
+    """Move written files from the outbox to ESR's In/ folder (a local folder by default)."""
+    folders = Folders.from_env(job)
+    moved = []
+    for f in ledger.files(job.vpd):
+        src = folders.outbox / f["file_name"]
+        if f.get("delivered_at") or not src.exists():
+            continue
+        folders.esr_in.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, folders.esr_in / f".{f['file_name']}.part")  # upload under a temporary name, then rename
+        os.replace(folders.esr_in / f".{f['file_name']}.part", folders.esr_in / f["file_name"])
+        src.unlink()
+        ledger.mark_delivered(f["file_name"])
+        job.audit("deliver_outbound", "ok", file_name=f["file_name"])
+        moved.append(f["file_name"])
+    return moved
+
+
+def confirmations(job: InboundJob, ledger: OutboundLedger, writer: CmiWriter | None = None, *,
+                  unconfirmed_after_days: int = 3) -> dict:
+    """Settle the ledger from ESR's confirmation files; list rejections and rows unconfirmed too long."""
+    writer = writer or CmiWriter()
+    folder = Folders.from_env(job).esr_out
+    pattern = writer.confirmation_pattern()
+    confirmed = rejected = 0
+    unknown: list[str] = []
+    for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+        if not pattern.match(path.name) or f"_{job.vpd}_" not in path.name:
+            continue
+        res = ledger.settle(writer.parse_confirmation(path.read_bytes(), path.name), run_id=job.ctx.run_id)
+        confirmed += len(res.confirmed)
+        rejected += len(res.rejected)
+        unknown += [str(u) for u in res.unknown]
+    late = ledger.unconfirmed(job.vpd, unconfirmed_after_days, job.ctx.run_date)
+    rejected_rows = [r for r in ledger.rows(job.vpd, ["rejected"])]
+    summary = {"confirmed": confirmed, "rejected": rejected, "unknown_references": unknown[:50],
+               "rejected_rows": [{"source_reference": r["source_reference"], "error_code": r["error_code"],
+                                  "error_text": r["error_text"]} for r in rejected_rows][:50],
+               "unconfirmed": len(late)}
+    if unknown:
+        log.warning("confirmation rows with unknown source references: %s", unknown[:20])
+    if late:
+        log.warning("%d achievement row(s) sent more than %d days ago are still unconfirmed", len(late), unconfirmed_after_days)
+    job.audit("confirmations", "ok", counts={k: v for k, v in summary.items() if isinstance(v, int)})
+    return summary
+
+
+def report(job: InboundJob, ledger: OutboundLedger, parts: dict) -> dict:
+    f = ledger.file_for_run_date(job.vpd, job.ctx.run_date)
+    out = {"vpd": job.vpd, "run_id": job.ctx.run_id, "run_date": str(job.ctx.run_date), "mode": job.ctx.mode,
+           "file": f["file_name"] if f else None, "rows": f["row_count"] if f else 0,
+           "ledger": {s: len(ledger.rows(job.vpd, [s])) for s in ("pending", "written", "confirmed", "rejected", "failed")},
+           **parts}
+    path = job.settings.reports_dir / job.vpd / str(job.ctx.run_date) / f"outbound_{_safe(job.ctx.run_id)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, default=str))
+    out["report_path"] = str(path)
+    return out
