@@ -73,3 +73,11 @@ class Feed:
                            "current_run": f"{d8(day)} 000000"}, records or [])
         self.last = day
         return path
+
+
+def achievement(pid: str, element: str, competence_id: str, name: str, achieved: date, vpd: str = "999") -> list[str]:
+    return LAYOUTS.fields("CMA", {
+        "person_id": pid, "competency_element_id": element, "competency_type": "PERSONAL",
+        "competency_status": "ACHIEVED", "competency_name": name, "date_from": d8(achieved), "vpd_code": vpd,
+        "competence_id": competence_id, "last_update": "20240101 090000",
+    })
