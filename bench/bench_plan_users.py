@@ -2,7 +2,8 @@
 
 Two scenarios on synthetic, vectorised-built tables:
 - steady: every person has an account; ~2% changed surnames, ~1% leavers past their ATD,
-  ~0.5% suspended accounts of active persons, ~1% eligible applicants without an account;
+  ~0.5% accounts of active persons suspended by an admin (left alone, warned), ~1% eligible
+  applicants without an account;
 - initial: an empty snapshot, so every eligible person is a create (the heaviest plan).
 The reference is a plain pandas merge of the persons with the snapshot on person id, to show
 the planner's cost as a ratio against the machine's speed in the same run.
@@ -81,8 +82,7 @@ def build(n: int, seed: int = 7):
     idn = np.where(apl, np.char.add("APL-", pid.astype(str)), num).astype(object)
     snap = pa.table({
         "id": pa.array(np.arange(100, 100 + n).astype(str)), "username": pa.array(np.char.lower(idn.astype(str))),
-        "idnumber": pa.array(idn), "email": persons["email"].combine_chunks().fill_null("x") if False else
-        pa.array(np.where(apl, np.char.add(pid.astype(str), "@applicant.invalid").astype(object),
+        "idnumber": pa.array(idn), "email": pa.array(np.where(apl, np.char.add(pid.astype(str), "@applicant.invalid").astype(object),
                           persons["email"].to_numpy(zero_copy_only=False))),
         "firstname": persons["first_name"].combine_chunks(), "lastname": pa.array(last), "middlename": pa.nulls(n, pa.string()),
         "suspended": pa.array(suspended), "cf_esr_person_id": pa.array(pid), "cf_esr_vpd": pa.array(np.full(n, "999", dtype=object)),
