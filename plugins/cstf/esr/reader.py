@@ -345,7 +345,8 @@ def _type_rows(parsed: pa.Table, layout: Layout, line_nos: np.ndarray, file_name
                 reasons[i] = reasons.get(i, "") + f"{where}: required value is missing; "
             bad |= missing
         out[column.name] = values
-    out["_file"] = pa.repeat(pa.scalar(file_name, pa.string()), n) if n else pa.array([], pa.string())
+    # One dictionary entry for the whole column: a repeated string would cost more than some parses.
+    out["_file"] = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([file_name], pa.string()))
     out["_line"] = pa.array(line_nos, pa.int64())
     table = pa.table(out)
     if bad.any():

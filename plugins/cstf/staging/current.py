@@ -116,6 +116,7 @@ def apply_file(current: dict[str, pa.Table], file_tables: dict[str, pa.Table], f
     layouts = layouts or load_layouts()
     quarantined = quarantined or {}
     out: dict[str, pa.Table] = {}
+    file_tables = {code: _plain_file_column(t) for code, t in file_tables.items()}
     for code, layout in layouts.by_type.items():
         incoming = _without_lines(file_tables.get(code, empty_table(layout)), quarantined.get(code))
         deletes = _without_lines(file_tables[layout.delete_code], quarantined.get(layout.delete_code)) if layout.delete_code in file_tables else None
@@ -131,6 +132,14 @@ def apply_file(current: dict[str, pa.Table], file_tables: dict[str, pa.Table], f
             out[layout.entity] = _apply_keyed(existing, incoming, deletes, layout.key[0])
     by_entity = {lay.entity: lay for lay in layouts.by_type.values()}
     return {k: _sorted(v, by_entity[k]) for k, v in out.items()}
+
+
+def _plain_file_column(table: pa.Table) -> pa.Table:
+    """The reader keeps `_file` dictionary-encoded (one value per file); the current state mixes files."""
+    i = table.schema.get_field_index("_file")
+    if i >= 0 and pa.types.is_dictionary(table.schema.field(i).type):
+        table = table.set_column(i, "_file", pc.cast(table["_file"], pa.string()))
+    return table
 
 
 def _full(incoming: pa.Table, layout: Layout) -> pa.Table:
