@@ -13,26 +13,20 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task, task_group
-from airflow.timetables.interval import CronDataIntervalTimetable
 
 from cstf.operators import inbound as ops
 from cstf.operators import users
-
-RETRY_IO = {"retries": 2, "retry_delay": pendulum.duration(minutes=1)}
+from cstf.operators.schedule import DAILY, RETRY_IO, START, run_params
 
 
 @dag(
     dag_id="esr_inbound",
-    # One run per calendar day, logical date at 00:00 UTC (always the same London date), started once the
-    # day is over, so ESR's morning file for that day is there and a backfill's from/to dates are the days run.
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2024, 6, 1, tz="UTC"),
+    schedule=DAILY,  # one run per calendar day: see cstf.operators.schedule
+    start_date=START,
     catchup=False,
     max_active_runs=1,  # one active run per trust: files of a VPD are processed strictly in order
     params={
-        "run_date": Param(None, type=["null", "string"], format="date", description="processing date; default: the logical date"),
-        "vpd": Param(None, type=["null", "string"], description="one trust's VPD; default: every configured trust"),
-        "mode": Param("apply", enum=["plan", "apply"], description="plan: stage, plan and report; change nothing in Totara"),
+        **run_params("stage, plan and report; change nothing in Totara"),
         "approve_destructive": Param(False, type="boolean", description="apply suspensions held by the mass-change safeguards"),
     },
     tags=["cstf", "esr", "inbound"],

@@ -8,28 +8,20 @@ date, or a backfill over it, regenerates that date's file and sends nothing new.
 """
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import Param, dag, get_current_context, task, task_group
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk import dag, get_current_context, task, task_group
 
 from cstf.operators import inbound as ops
 from cstf.operators import outbound as out
-
-RETRY_IO = {"retries": 2, "retry_delay": pendulum.duration(minutes=1)}
+from cstf.operators.schedule import DAILY, RETRY_IO, START, run_params
 
 
 @dag(
     dag_id="esr_outbound",
-    # One run per calendar day, like esr_inbound: the run for day D sends what was completed in Totara on D.
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2024, 6, 1, tz="UTC"),
+    schedule=DAILY,  # like esr_inbound: the run for day D sends what was completed in Totara on D
+    start_date=START,
     catchup=False,
     max_active_runs=1,  # the ledger's sequence and window advance in date order
-    params={
-        "run_date": Param(None, type=["null", "string"], format="date", description="processing date; default: the logical date"),
-        "vpd": Param(None, type=["null", "string"], description="one trust's VPD; default: every configured trust"),
-        "mode": Param("apply", enum=["plan", "apply"], description="plan: read and plan only; write and send nothing"),
-    },
+    params=run_params("read and plan only; write and send nothing"),
     tags=["cstf", "esr", "outbound"],
     doc_md=__doc__,
 )

@@ -81,3 +81,25 @@ def achievement(pid: str, element: str, competence_id: str, name: str, achieved:
         "competency_status": "ACHIEVED", "competency_name": name, "date_from": d8(achieved), "vpd_code": vpd,
         "competence_id": competence_id, "last_update": "20240101 090000",
     })
+
+
+def scenario_env(tmp_path: Path, monkeypatch, trust_yaml: str, mappings: str | None = None) -> dict:
+    """A working directory and a trusts folder of the scenario's own, wired in through the environment."""
+    trusts = tmp_path / "trusts"
+    trusts.mkdir()
+    (trusts / "999.yaml").write_text(trust_yaml)
+    if mappings:
+        (trusts / "999.mappings.yaml").write_text(mappings)
+    monkeypatch.setenv("CSTF_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("CSTF_TRUSTS_DIR", str(trusts))
+    monkeypatch.delenv("CSTF_STATE_DB_URL", raising=False)
+    return {"feed": Feed(tmp_path / "work" / "landing"), "work": tmp_path / "work", "trusts": trusts}
+
+
+def run_dag(dag, d: date, **conf) -> None:
+    """dag.test() for one processing date; every param is passed because dag.test keeps the last conf."""
+    from datetime import datetime, timezone
+    params = {"run_date": None, "vpd": None, "mode": "apply", **conf}
+    if "approve_destructive" in dag.params:
+        params.setdefault("approve_destructive", False)
+    dag.test(logical_date=datetime(d.year, d.month, d.day, tzinfo=timezone.utc), run_conf=params)

@@ -3,12 +3,12 @@ mappings; completions and evidence are read back through the simulator's API."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import pytest
 
 from cstf.config import Settings
-from tests.scenarios.builder import Feed, achievement, assignment, competence, organisation, person
+from tests.scenarios.builder import achievement, assignment, competence, organisation, person, run_dag, scenario_env
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1200)]
 D = date(2024, 6, 1)
@@ -26,19 +26,11 @@ COMPLETIONS = ("query ($q: local_esrsync_certification_completions_query) { loca
 
 @pytest.fixture()
 def env(tmp_path, monkeypatch, totara_sim):
-    trusts = tmp_path / "trusts"
-    trusts.mkdir()
-    (trusts / "999.yaml").write_text('vpd: "999"\ncompetences:\n  iat:\n    accept: allowlist\n    allowed_vpds: ["777"]\n')
-    (trusts / "999.mappings.yaml").write_text(MAPPINGS)
-    monkeypatch.setenv("CSTF_WORKDIR", str(tmp_path / "work"))
-    monkeypatch.setenv("CSTF_TRUSTS_DIR", str(trusts))
-    monkeypatch.delenv("CSTF_STATE_DB_URL", raising=False)
-    return {"feed": Feed(tmp_path / "work" / "landing"), "sim": totara_sim}
+    trust = 'vpd: "999"\ncompetences:\n  iat:\n    accept: allowlist\n    allowed_vpds: ["777"]\n'
+    return {**scenario_env(tmp_path, monkeypatch, trust, MAPPINGS), "sim": totara_sim}
 
 
-def run(dag, d: date):
-    dag.test(logical_date=datetime(d.year, d.month, d.day, tzinfo=timezone.utc),
-             run_conf={"run_date": None, "vpd": None, "mode": "apply", "approve_destructive": False})
+run = run_dag
 
 
 def london(ts) -> str:

@@ -3,14 +3,14 @@ trust's own mappings; the achievement file is parsed back with the spec's layout
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from cstf.config import Settings
 from cstf.esr.outbound import CmiWriter
-from tests.scenarios.builder import Feed, achievement, assignment, competence, organisation, person
+from tests.scenarios.builder import achievement, assignment, competence, organisation, person, run_dag, scenario_env
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1200)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,19 +32,10 @@ def dags(inbound_dag, airflow_db):
 
 @pytest.fixture()
 def env(tmp_path, monkeypatch, totara_sim):
-    trusts = tmp_path / "trusts"
-    trusts.mkdir()
-    (trusts / "999.yaml").write_text('vpd: "999"\nname: Outbound Trust\n')
-    (trusts / "999.mappings.yaml").write_text(MAPPINGS)
-    monkeypatch.setenv("CSTF_WORKDIR", str(tmp_path / "work"))
-    monkeypatch.setenv("CSTF_TRUSTS_DIR", str(trusts))
-    monkeypatch.delenv("CSTF_STATE_DB_URL", raising=False)
-    return {"feed": Feed(tmp_path / "work" / "landing"), "sim": totara_sim, "work": tmp_path / "work"}
+    return {**scenario_env(tmp_path, monkeypatch, 'vpd: "999"\nname: Outbound Trust\n', MAPPINGS), "sim": totara_sim}
 
 
-def run(dag, d: date, **conf):
-    dag.test(logical_date=datetime(d.year, d.month, d.day, tzinfo=timezone.utc),
-             run_conf={"run_date": None, "vpd": None, "mode": "apply", **conf})
+run = run_dag
 
 
 def complete(sim, idnumber: str, cert: str, on: date) -> str:

@@ -3,13 +3,13 @@ simulator, checked by reading the simulator's users back through its GraphQL API
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from cstf.config import Settings
-from tests.scenarios.builder import Feed, assignment, competence, organisation, person
+from tests.scenarios.builder import assignment, competence, organisation, person, run_dag, scenario_env
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1200)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,20 +27,12 @@ def dag(inbound_dag):
 
 @pytest.fixture()
 def env(tmp_path, monkeypatch, totara_sim):
-    trusts = tmp_path / "trusts"
-    trusts.mkdir()
-    # Thresholds suited to a ten-person trust; the mass-termination test lowers them again.
-    (trusts / "999.yaml").write_text(
-        'vpd: "999"\nname: Scenario Trust\nsafeguards:\n  max_suspensions: 3\n  max_suspension_share: 0.5\n')
-    monkeypatch.setenv("CSTF_WORKDIR", str(tmp_path / "work"))
-    monkeypatch.setenv("CSTF_TRUSTS_DIR", str(trusts))
-    monkeypatch.delenv("CSTF_STATE_DB_URL", raising=False)
-    return {"feed": Feed(tmp_path / "work" / "landing"), "sim": totara_sim, "trusts": trusts}
+    # Thresholds suited to a ten-person trust.
+    trust = 'vpd: "999"\nname: Scenario Trust\nsafeguards:\n  max_suspensions: 3\n  max_suspension_share: 0.5\n'
+    return {**scenario_env(tmp_path, monkeypatch, trust), "sim": totara_sim}
 
 
-def run(dag, d: date, **conf):
-    logical = datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
-    dag.test(logical_date=logical, run_conf={"run_date": None, "vpd": None, "mode": "apply", "approve_destructive": False, **conf})
+run = run_dag
 
 
 def users(sim) -> dict[str, dict]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -174,7 +175,7 @@ class _Lines:
         packed = (raw[np.minimum(s, last)].astype(np.uint32) << 16) | (raw[np.minimum(s + 1, last)].astype(np.uint32) << 8) | raw[np.minimum(s + 2, last)]
         ok = (length == 3) | ((length > 3) & (raw[np.minimum(s + 3, last)] == ord("~")))
         packed = np.where(ok, packed, 0)
-        uniq, inverse = np.unique(packed, return_inverse=True)
+        inverse, uniq = pd.factorize(packed)  # hashing: a few distinct codes, faster than sorting
         names = np.array([
             "" if u == 0 else bytes([(u >> 16) & 255, (u >> 8) & 255, u & 255]).decode("latin-1") for u in uniq.tolist()
         ], dtype=object)
@@ -497,10 +498,8 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
     ignored: dict[str, int] = {}
     delete_codes = layouts.delete_codes
     data_codes = code_index[data_pos]
-    order = np.argsort(data_codes, kind="stable")
-    bounds = np.searchsorted(data_codes[order], np.arange(len(code_names) + 1))
     for ci in np.argsort(code_names).tolist():  # codes in name order, each with its lines in file order
-        pos = data_pos[order[bounds[ci]:bounds[ci + 1]]]
+        pos = data_pos[data_codes == ci]
         if len(pos) == 0:
             continue
         code = code_names[ci]
