@@ -80,9 +80,19 @@ def totara_sim(totara_sim_session, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def inbound_dag(airflow_db):
-    """The esr_inbound DAG loaded from the configured DAGs folder (dag.test() needs it there)."""
-    from airflow.models.dagbag import DagBag
+def dag_bag(airflow_db):
+    """The project's DAGs loaded from the configured DAGs folder (dag.test() needs them there)."""
+    from airflow.dag_processing.dagbag import DagBag
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
-    return bag.get_dag("esr_inbound")
+    return bag
+
+
+@pytest.fixture(scope="session")
+def inbound_dag(dag_bag):
+    return dag_bag.get_dag("esr_inbound")
+
+
+@pytest.fixture(scope="session")
+def outbound_dag(dag_bag):
+    return dag_bag.get_dag("esr_outbound")

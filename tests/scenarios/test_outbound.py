@@ -24,10 +24,8 @@ MAPPINGS = """mappings:
 
 
 @pytest.fixture()
-def dags(inbound_dag, airflow_db):
-    from airflow.models.dagbag import DagBag
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    return inbound_dag, bag.get_dag("esr_outbound")
+def dags(inbound_dag, outbound_dag):
+    return inbound_dag, outbound_dag
 
 
 @pytest.fixture()

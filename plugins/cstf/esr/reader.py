@@ -113,23 +113,32 @@ def parse_ts(value: str, file_name: str, what: str) -> datetime:
 def _check_encoding(data: bytes, lines: "_Lines", file_name: str) -> None:
     """Refuse anything that is not Latin-1 text: a BOM, or UTF-8 multi-byte sequences.
 
-    Only lines holding bytes above 0x7F can tell the two apart, so only those are decoded:
-    if all of them are valid UTF-8 the whole file is, and it is not the Latin-1 we expect."""
+    The first line holding a byte above 0x7F usually settles it: Latin-1 accents are not valid
+    UTF-8. Only when that line is valid UTF-8 is the whole file decoded to be sure."""
     if data.startswith(BOM):
         raise FileRejected(file_name, "starts with a UTF-8 byte-order mark; GO files are Latin-1 (ISO-8859-1)")
     if data.isascii():
         return
-    high = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80)
-    line_idx = np.unique(np.searchsorted(lines.ends, high, side="right"))
+    first = _first_high_byte(np.frombuffer(data, dtype=np.uint8))
+    line = int(np.searchsorted(lines.ends, first, side="right"))
     try:
-        for i in line_idx.tolist():
-            data[lines.starts[i]: lines.ends[i]].decode("utf-8")
+        data[lines.starts[line]: lines.ends[line]].decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError:
         return  # not UTF-8, so Latin-1 as expected
     raise FileRejected(
         file_name,
-        f"is UTF-8 encoded (multi-byte sequence on line {int(line_idx[0]) + 1}); GO files are Latin-1 (ISO-8859-1)",
+        f"is UTF-8 encoded (multi-byte sequence on line {line + 1}); GO files are Latin-1 (ISO-8859-1)",
     )
+
+
+def _first_high_byte(raw: np.ndarray, chunk: int = 1 << 20) -> int:
+    """Position of the first byte above 0x7F (the caller knows there is one), scanning chunk by chunk."""
+    for lo in range(0, len(raw), chunk):
+        hits = np.flatnonzero(raw[lo: lo + chunk] >= 0x80)
+        if len(hits):
+            return lo + int(hits[0])
+    raise ValueError("no byte above 0x7F")
 
 
 def _find_newlines(raw: np.ndarray, chunk: int = 1 << 24) -> np.ndarray:
@@ -205,21 +214,23 @@ def _concat_buffer(lines: pa.LargeBinaryArray) -> pa.Buffer:
 
 def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list | None = None,
          timestamps: set[int] = frozenset()) -> pa.Table:
-    """Arrow's CSV reader on GO lines: `~`, no quoting, Latin-1, empty strings as null.
+    """Arrow's CSV reader on GO lines: `~`, no quoting, empty strings as null, Latin-1 text.
 
+    Fields are read as bytes (Arrow's own Latin-1 transcoding runs on one core) and turned
+    into text column by column: ASCII as it is, only values with accents decoded (_latin1).
     Columns in `timestamps` are parsed by the reader itself (on all cores) from YYYYMMDD or
     YYYYMMDD HHMMSS; one malformed value makes it raise, and the caller reads strings instead."""
     names = [f"f{i}" for i in range(n_fields)]
     keep = [names[i] for i in include]
-    types = {n: pa.timestamp("s") if i in timestamps else pa.string() for i, n in zip(include, keep)}
+    types = {n: pa.timestamp("s") if i in timestamps else pa.binary() for i, n in zip(include, keep)}
     handler = None
     if invalid_rows is not None:
         def handler(row):  # called only for lines with another field count
             invalid_rows.append(row.text)
             return "skip"
-    return pacsv.read_csv(
+    table = pacsv.read_csv(
         pa.BufferReader(buf),
-        read_options=pacsv.ReadOptions(column_names=names, encoding="latin-1", block_size=1 << 23),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
         parse_options=pacsv.ParseOptions(
             delimiter="~", quote_char=False, double_quote=False, escape_char=False,
             newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=handler,
@@ -229,6 +240,43 @@ def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list |
             strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False,
         ),
     )
+    for i, field in enumerate(table.schema):
+        if pa.types.is_binary(field.type):
+            table = table.set_column(i, field.name, _to_text(table.column(i)))
+    return table
+
+
+def _to_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Most columns are plain ASCII: Arrow's checked cast settles them in one pass; the rest are decoded."""
+    try:
+        return col.cast(pa.string())
+    except pa.ArrowInvalid:  # a byte above 0x7F: Latin-1 text
+        return _latin1(col)
+
+
+def _latin1(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Latin-1 bytes to text: ASCII values pass unchanged; only values holding a byte above 0x7F are decoded."""
+    out = []
+    for arr in col.chunks:
+        try:
+            out.append(arr.cast(pa.string()))  # this chunk is ASCII
+            continue
+        except pa.ArrowInvalid:
+            pass
+        data = arr.buffers()[2]
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset: arr.offset + len(arr) + 1]
+        raw = np.frombuffer(data, dtype=np.uint8)[offsets[0]: offsets[-1]] if data is not None and len(arr) else np.empty(0, np.uint8)
+        high = np.flatnonzero(raw >= 0x80)
+        if len(high) == 0:
+            out.append(arr.cast(pa.string()))
+            continue
+        rows = np.unique(np.searchsorted(offsets, high + offsets[0], side="right") - 1)
+        mask = np.zeros(len(arr), dtype=bool)
+        mask[rows] = True
+        ascii_only = pc.if_else(pa.array(mask), pa.scalar(None, pa.binary()), arr).cast(pa.string())
+        decoded = pa.array([arr[int(r)].as_py().decode("latin-1") for r in rows], pa.string())
+        out.append(pc.replace_with_mask(ascii_only, pa.array(mask), decoded))
+    return pa.chunked_array(out, pa.string())
 
 
 def _parse_fields(lines: pa.LargeBinaryArray, n_fields: int, width: int, staged_positions: list[int]) -> tuple[pa.Table, pa.Array | None]:
