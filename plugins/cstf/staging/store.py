@@ -21,14 +21,24 @@ import pyarrow.parquet as pq
 
 from cstf.esr.names import GoFileName, parse_go_name
 
-PARQUET_OPTIONS = dict(compression="snappy", use_dictionary=True, write_statistics=True)  # snappy: fast to write and read
+# snappy: fast to write and read. No column statistics: staging tables are always read whole.
+PARQUET_OPTIONS = dict(compression="snappy", write_statistics=False)
+# Near-unique columns: a dictionary would only be built to be thrown away (it costs more than the data).
+HIGH_CARDINALITY = frozenset({
+    "_line", "person_id", "competency_element_id", "assignment_id", "employee_number", "assignment_number",
+    "email", "ni_number", "first_name", "last_name", "nhs_unique_id", "vacancy_id", "key",
+})
+
+
+def _dictionary_columns(table: pa.Table) -> list[str]:
+    return [n for n in table.column_names if n not in HIGH_CARDINALITY]
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        pq.write_table(table.replace_schema_metadata(None), tmp, **PARQUET_OPTIONS)
+        pq.write_table(table.replace_schema_metadata(None), tmp, use_dictionary=_dictionary_columns(table), **PARQUET_OPTIONS)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -84,7 +94,8 @@ class StagingStore:
         tmp.mkdir(parents=True)
         try:
             for entity, table in sorted(entities.items()):
-                pq.write_table(table.replace_schema_metadata(None), tmp / f"{entity}.parquet", **PARQUET_OPTIONS)
+                pq.write_table(table.replace_schema_metadata(None), tmp / f"{entity}.parquet",
+                               use_dictionary=_dictionary_columns(table), **PARQUET_OPTIONS)
             if final.exists():  # the same version rebuilt: replace it whole
                 shutil.rmtree(final)
             os.replace(tmp, final)
