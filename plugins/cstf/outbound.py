@@ -35,6 +35,7 @@ from cstf.totara.snapshot import snapshot_users
 
 log = logging.getLogger(__name__)
 LONDON = ZoneInfo("Europe/London")
+UNCONFIRMED_AFTER_DAYS = int(os.environ.get("CSTF_UNCONFIRMED_AFTER_DAYS", "3"))  # spec §8.5 resend_after_days
 COMPLETION_COLUMNS = ("user_id", "certification_idnumber", "is_history", "state", "time_completed",
                       "time_expires", "time_modified")
 
@@ -199,7 +200,7 @@ def deliver(job: InboundJob, ledger: OutboundLedger) -> list[str]:
 
 
 def confirmations(job: InboundJob, ledger: OutboundLedger, writer: CmiWriter | None = None, *,
-                  unconfirmed_after_days: int = 3) -> dict:
+                  unconfirmed_after_days: int | None = None) -> dict:
     """Settle the ledger from ESR's confirmation files; list rejections and rows unconfirmed too long."""
     writer = writer or CmiWriter()
     folder = Folders.from_env(job).esr_out
@@ -213,6 +214,7 @@ def confirmations(job: InboundJob, ledger: OutboundLedger, writer: CmiWriter | N
         confirmed += len(res.confirmed)
         rejected += len(res.rejected)
         unknown += [str(u) for u in res.unknown]
+    unconfirmed_after_days = unconfirmed_after_days or UNCONFIRMED_AFTER_DAYS
     late = ledger.unconfirmed(job.vpd, unconfirmed_after_days, job.ctx.run_date)
     rejected_rows = [r for r in ledger.rows(job.vpd, ["rejected"])]
     summary = {"confirmed": confirmed, "rejected": rejected, "unknown_references": unknown[:50],
@@ -229,10 +231,17 @@ def confirmations(job: InboundJob, ledger: OutboundLedger, writer: CmiWriter | N
 
 def report(job: InboundJob, ledger: OutboundLedger, parts: dict) -> dict:
     f = ledger.file_for_run_date(job.vpd, job.ctx.run_date)
+    rejected = ledger.rows(job.vpd, ["rejected"])
+    late = ledger.unconfirmed(job.vpd, UNCONFIRMED_AFTER_DAYS, job.ctx.run_date)
     out = {"vpd": job.vpd, "run_id": job.ctx.run_id, "run_date": str(job.ctx.run_date), "mode": job.ctx.mode,
            "file": f["file_name"] if f else None, "rows": f["row_count"] if f else 0,
            "ledger": {s: len(ledger.rows(job.vpd, [s])) for s in ("pending", "written", "confirmed", "rejected", "failed")},
-           **parts}
+           # From the ledger, so the report is whole even when an earlier step failed.
+           "rejected_by_esr": [{"source_reference": r["source_reference"], "person_id": r["person_id"],
+                                "competence_id": r["competence_id"], "error_code": r["error_code"],
+                                "error_text": r["error_text"]} for r in rejected][:100],
+           f"unconfirmed_after_{UNCONFIRMED_AFTER_DAYS}_days": [r["source_reference"] for r in late][:100],
+           **{k: v for k, v in parts.items() if v is not None}}
     path = job.settings.reports_dir / job.vpd / str(job.ctx.run_date) / f"outbound_{_safe(job.ctx.run_id)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, default=str))

@@ -90,3 +90,22 @@ def test_outbound_sends_exactly_the_expected_rows_once(dags, env):
     reports = Settings.from_env().reports_dir / "999" / "2024-06-02"
     latest = max(reports.glob("outbound_*.json"), key=lambda p: p.stat().st_mtime_ns)
     assert json.loads(latest.read_text())["ledger"]["written"] == 3
+
+    # ESR answers with a confirmation file: two rows accepted, one refused; the next run settles the ledger.
+    refs = [line.split("~")[11] for line in lines if line.startswith("CMI~")]
+    cmc = ["HDR~LMS_999_TOT_CMC_20240603_00000001.DAT~20240603 061500~999~LMS_999_TOT_CMI_20240602_00000001.DAT"]
+    for line in (ln for ln in lines if ln.startswith("CMI~")):
+        f = line.split("~")
+        ok = f[6] != "3010"
+        cmc.append(f"CMC~{f[11]}~{f[1]}~{f[6]}~{'S' if ok else 'E'}~{'' if ok else 'C042'}~{'' if ok else 'Competence not held by the person'}")
+    cmc.append(f"TRL~{len(refs)}")
+    (env["work"] / "landing" / "LMS_999_TOT_CMC_20240603_00000001.DAT").write_bytes(("\n".join(cmc) + "\n").encode("latin-1"))
+    feed = env["feed"]
+    feed.delta(date(2024, 6, 3))
+    run(outbound, date(2024, 6, 3))
+    report = json.loads(max((Settings.from_env().reports_dir / "999" / "2024-06-03").glob("outbound_*.json"),
+                            key=lambda p: p.stat().st_mtime_ns).read_text())
+    assert report["ledger"]["confirmed"] == 2 and report["ledger"]["rejected"] == 1
+    assert [(r["person_id"], r["competence_id"], r["error_code"], r["error_text"]) for r in report["rejected_by_esr"]] == \
+        [("3", "3010", "C042", "Competence not held by the person")]
+    assert report["file"] is None                                                    # nothing new to send that day
