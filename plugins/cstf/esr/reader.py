@@ -11,6 +11,7 @@ Whole-file problems raise `FileRejected`; nothing is returned for such a file.
 from __future__ import annotations
 
 import hashlib
+import mmap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,15 +116,15 @@ def _check_encoding(data: bytes, lines: "_Lines", file_name: str) -> None:
 
     The first line holding a byte above 0x7F usually settles it: Latin-1 accents are not valid
     UTF-8. Only when that line is valid UTF-8 is the whole file decoded to be sure."""
-    if data.startswith(BOM):
+    if data[:3] == BOM:
         raise FileRejected(file_name, "starts with a UTF-8 byte-order mark; GO files are Latin-1 (ISO-8859-1)")
-    if data.isascii():
-        return
     first = _first_high_byte(np.frombuffer(data, dtype=np.uint8))
+    if first < 0:
+        return  # plain ASCII
     line = int(np.searchsorted(lines.ends, first, side="right"))
     try:
         data[lines.starts[line]: lines.ends[line]].decode("utf-8")
-        data.decode("utf-8")
+        bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         return  # not UTF-8, so Latin-1 as expected
     raise FileRejected(
@@ -133,12 +134,12 @@ def _check_encoding(data: bytes, lines: "_Lines", file_name: str) -> None:
 
 
 def _first_high_byte(raw: np.ndarray, chunk: int = 1 << 20) -> int:
-    """Position of the first byte above 0x7F (the caller knows there is one), scanning chunk by chunk."""
+    """Position of the first byte above 0x7F, or -1; scanning chunk by chunk stops at the first."""
     for lo in range(0, len(raw), chunk):
         hits = np.flatnonzero(raw[lo: lo + chunk] >= 0x80)
         if len(hits):
             return lo + int(hits[0])
-    raise ValueError("no byte above 0x7F")
+    return -1
 
 
 def _find_newlines(raw: np.ndarray, chunk: int = 1 << 24) -> np.ndarray:
@@ -507,7 +508,10 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
         raise FileRejected(path.name, "is a full-extract request (GDR), which we send and never read")
     if expected_vpd and name.vpd != expected_vpd:
         raise FileRejected(path.name, f"belongs to VPD {name.vpd}, not {expected_vpd}")
-    data = path.read_bytes()
+    if path.stat().st_size == 0:
+        raise FileRejected(path.name, "is empty (no HDR, no TRL)")
+    with open(path, "rb") as f:  # mapped, not copied: the lines are cut out of the page cache directly
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     sha_future = _HASHER.submit(lambda: hashlib.sha256(data).hexdigest())  # hashes while we split lines
     lines = _Lines.split(data)
     _check_encoding(data, lines, path.name)
@@ -522,7 +526,7 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
     if codes[first] != "HDR":
         raise FileRejected(path.name, f"missing HDR: line {first + 1} is a {_describe(codes[first])} record, not the header")
     if codes[last] != "TRL":
-        if not data.endswith(b"\n"):
+        if data[-1:] != b"\n":
             raise FileRejected(path.name, f"is truncated: the last line ({last + 1}) is incomplete and no TRL trailer follows")
         raise FileRejected(path.name, f"missing TRL trailer: the last record (line {last + 1}) is a {_describe(codes[last])} record")
     hdr_at = nonblank[np.isin(code_index[nonblank], hdr_code)]
