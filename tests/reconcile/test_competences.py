@@ -13,6 +13,7 @@ from cstf.config.trust import TrustSettings
 from cstf.esr.layouts import load_layouts
 from cstf.esr.reader import staged_schema
 from cstf.reconcile.competences import ACTION_SCHEMA, plan_competences
+from tests.reconcile.builders import _table
 
 VPD = "999"
 AS_OF = date(2024, 6, 10)
@@ -20,20 +21,8 @@ LONDON = ZoneInfo("Europe/London")
 
 
 def staged(record_type: str, rows: list[dict]) -> pa.Table:
-    schema = pa.schema(staged_schema(load_layouts().by_type[record_type]))
-    cols = {f.name: [] for f in schema}
-    for i, r in enumerate(rows):
-        assert not set(r) - set(cols), set(r) - set(cols)
-        for name in cols:
-            v = r.get(name)
-            if name == "_file" and v is None:
-                v = "GO_999_GDW_GOF_20240601_00000101.DAT"
-            if name == "_line" and v is None:
-                v = i + 2
-            if isinstance(v, str) and pa.types.is_date32(schema.field(name).type):
-                v = date.fromisoformat(v)
-            cols[name].append(v)
-    return pa.table(cols, schema=schema)
+    """Staged rows of a record type, typed by the layout (the shared test builder)."""
+    return _table(record_type, rows)
 
 
 _elem = iter(range(10_000_000, 99_999_999))
