@@ -10,8 +10,6 @@ import pytest
 
 from cstf.config.mappings import Mapping, MappingSet
 from cstf.config.trust import TrustSettings
-from cstf.esr.layouts import load_layouts
-from cstf.esr.reader import staged_schema
 from cstf.reconcile.competences import ACTION_SCHEMA, plan_competences
 from tests.reconcile.builders import _table
 
