@@ -10,7 +10,6 @@ account this run creates wait for the next run.
 """
 from __future__ import annotations
 
-import csv
 import logging
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,7 @@ from cstf.applier import CompetenceApplier, Outcome
 from cstf.config.mappings import MappingSet, load_mappings, mappings_path
 from cstf.inbound import InboundJob, current_state
 from cstf.ledger.outbound import OutboundLedger
-from cstf.lifecycle import _report_path, _run_dir, snapshot_path
+from cstf.lifecycle import _report_path, _run_dir, snapshot_path, write_plan_csv
 from cstf.reconcile.competences import plan_competences
 from cstf.staging.store import write_parquet_atomic
 
@@ -112,14 +111,9 @@ def make_plan(job: InboundJob) -> dict:
              source_file=r["source_file"], source_line=r["source_line"], as_of=str(r["as_of"])) for r in rows])
     by_rule = Counter(f"{r['kind']}:{r['rule']}" for r in rows)
     report = _report_path(job).with_name(f"plan_competences_{_report_path(job).stem.split('_', 2)[-1]}.csv")
-    with open(report, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["action_id", "person_id", "kind", "rule", "certification", "competence_id", "element_id",
-                    "completion_date", "due_date", "source_vpd", "reason", "source_file", "source_line"])
-        for r in rows:
-            w.writerow([r["action_id"], r["person_id"], r["kind"], r["rule"], r["certification"], r["competence_id"],
-                        r["competency_element_id"], r["completion_date"], r["due_date"], r["source_vpd"], r["reason"],
-                        r["source_file"], r["source_line"]])
+    write_plan_csv(actions, ["action_id", "person_id", "kind", "rule", "certification", "competence_id",
+                             "competency_element_id", "completion_date", "due_date", "source_vpd", "reason",
+                             "source_file", "source_line"], report)
     summary = {"planned": len(rows), "by_rule": dict(by_rule), "warnings": result.warnings[:20], "report": str(report)}
     job.audit("plan_competences", "ok", counts={"planned": len(rows)}, detail=str(dict(by_rule))[:2000])
     log.info("VPD %s competence plan for %s: %s", job.vpd, job.ctx.run_date, dict(by_rule))

@@ -9,7 +9,6 @@ records an outcome per action. Plans and snapshots are Parquet in the working di
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections import Counter
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from cstf.applier import Outcome, UserApplier
@@ -173,7 +173,7 @@ def make_plan(job: InboundJob, approve_destructive: bool = False) -> dict:
         "warnings": result.warnings[:20], "applicant_status_pairs": result.status_pairs,
         "report": str(_report_path(job)),
     }
-    _write_readable_plan(job, rows, result, summary)
+    _write_readable_plan(job, actions, result, summary)
     job.audit("plan_users", "held" if held else "ok", counts={k: v for k, v in summary.items() if isinstance(v, int)},
               detail="; ".join(summary["hold_reasons"]) or None)
     for pair, n in sorted(result.status_pairs.items()):
@@ -194,16 +194,18 @@ def _report_path(job: InboundJob) -> Path:
     return job.settings.reports_dir / job.vpd / str(job.ctx.run_date) / f"plan_users_{_safe(job.ctx.run_id)}.csv"
 
 
-def _write_readable_plan(job: InboundJob, rows: list[dict], result, summary: dict) -> None:
-    """A CSV an administrator can read: one line per action, its rule and what changes (no DOB, no NI)."""
-    path = _report_path(job)
+def write_plan_csv(actions: pa.Table, columns: list[str], path: Path) -> Path:
+    """A plan as a CSV an administrator can read, written by Arrow from the whole table (plans can hold
+    a million rows); the columns chosen never include a date of birth or NI number."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["action_id", "person_id", "kind", "rule", "held", "hold_reason", "before", "after", "source_file", "source_line"])
-        for r in rows:
-            w.writerow([r["action_id"], r["person_id"], r["kind"], r["rule"], r["held"], r["hold_reason"] or "",
-                        r["before"], r["after"], r["source_file"], r["source_line"]])
+    pacsv.write_csv(actions.select(columns), path)
+    return path
+
+
+def _write_readable_plan(job: InboundJob, actions: pa.Table, result, summary: dict) -> None:
+    """One line per action: its rule and what changes; review lists and holds beside it as JSON."""
+    path = write_plan_csv(actions, ["action_id", "person_id", "kind", "rule", "held", "hold_reason", "before", "after",
+                                    "source_file", "source_line"], _report_path(job))
     extra = path.with_suffix(".review.json")
     extra.write_text(json.dumps({"summary": summary, "review": result.review, "conflicts": result.conflicts,
                                  "skipped": result.skipped}, indent=2, default=str))
