@@ -70,3 +70,13 @@ def test_every_report_file_declares_a_title_and_parses():
         rep = reports.get(name)
         assert rep.title and rep.title != name, f"{name}.sql has no '-- title:' header"
         assert rep.body.lstrip().upper().startswith(("SELECT", "WITH")), name
+
+
+def test_count_stops_at_the_cap_and_says_so(audited):
+    page = reports.run(audited, "runs", limit=1, count_cap=2)
+    assert len(page.rows) == 1
+    assert page.total == 3 and not page.total_is_exact  # at least 3 of the 4
+    exact = reports.run(audited, "runs", limit=1, count_cap=None)
+    assert exact.total == 4 and exact.total_is_exact
+    roomy = reports.run(audited, "runs", limit=1, count_cap=10)
+    assert roomy.total == 4 and roomy.total_is_exact

@@ -68,3 +68,9 @@ def test_query_strings_and_numbers_from_forms():
 def test_csv_names_say_what_they_hold_and_stay_safe():
     assert fmt.csv_file_name("runs", {"vpd": "999"}) == "runs_vpd-999.csv"
     assert fmt.csv_file_name("run_plan", {"run_id": 'a"b/../c'}) == "run_plan_run_id-a_b_.._c.csv"
+
+
+def test_paging_with_a_capped_count_says_more_than_and_has_no_last_page():
+    p = fmt.Paging(total=10_001, limit=50, offset=0, exact=False)
+    assert p.summary() == "rows 1–50 of more than 10,000"
+    assert p.next_offset == 50

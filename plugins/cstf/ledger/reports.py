@@ -32,6 +32,9 @@ _HEADER = re.compile(r"^--\s*(title|description|params|order):\s*(.*)$")
 _NAME = re.compile(r"^[a-z0-9_]+$")
 # Rows fetched per round trip when a whole report is streamed (CSV).
 STREAM_BATCH = 5_000
+# A page counts matching rows only up to here: counting a 100,000-action plan row by row would
+# cost more than the page itself; past it the page says "more than N" and the CSV has them all.
+COUNT_CAP = 10_000
 
 
 def reports_dir() -> Path:
@@ -57,6 +60,7 @@ class ReportResult:
     limit: int | None
     offset: int
     filters: dict[str, Any] = field(default_factory=dict)
+    total_is_exact: bool = True  # False: at least `total` rows match (the count stopped at the cap)
 
     def as_dicts(self) -> list[dict]:
         return [dict(zip(self.columns, r)) for r in self.rows]
@@ -105,8 +109,12 @@ def _ordered(report: Report) -> str:
 
 
 def run(db, name: str, filters: dict[str, Any] | None = None, *, limit: int | None = 200,
-        offset: int = 0) -> ReportResult:
-    """One page of a report (limit None: every row) and the count of all matching rows."""
+        offset: int = 0, count_cap: int | None = COUNT_CAP) -> ReportResult:
+    """One page of a report (limit None: every row) and the count of matching rows.
+
+    The count stops past `count_cap` rows beyond the page (None: exact count); then
+    `total_is_exact` is False and `total` is a lower bound.
+    """
     report = get(name)
     params = _bind(report, filters or {})
     sql = _ordered(report)
@@ -114,6 +122,7 @@ def run(db, name: str, filters: dict[str, Any] | None = None, *, limit: int | No
     if limit is not None:
         sql += " LIMIT :_limit OFFSET :_offset"
         page_params.update(_limit=int(limit), _offset=int(offset))
+    exact = True
     with db.engine.connect() as conn:
         result = conn.execute(text(sql), page_params)
         columns = list(result.keys())
@@ -122,9 +131,14 @@ def run(db, name: str, filters: dict[str, Any] | None = None, *, limit: int | No
             total = len(rows)
         elif offset == 0 and len(rows) < limit:
             total = len(rows)  # the page holds everything: no second query
-        else:
+        elif count_cap is None:
             total = conn.execute(text(f"SELECT COUNT(*) FROM ({report.body}) c"), params).scalar_one()
-    return ReportResult(report, columns, rows, int(total), limit, offset, params)
+        else:
+            cap = max(int(count_cap), offset + limit) + 1
+            total = conn.execute(text(f"SELECT COUNT(*) FROM (SELECT 1 AS one FROM ({report.body}) c "
+                                      f"LIMIT :_cap) d"), {**params, "_cap": cap}).scalar_one()
+            exact = total < cap
+    return ReportResult(report, columns, rows, int(total), limit, offset, params, total_is_exact=exact)
 
 
 def iter_rows(db, name: str, filters: dict[str, Any] | None = None) -> Iterator[tuple[list[str], list[tuple]]]:

@@ -116,6 +116,7 @@ class Paging:
     total: int
     limit: int
     offset: int
+    exact: bool = True  # False: `total` is a lower bound (the count stopped at the runner's cap)
 
     @property
     def first_row(self) -> int:
@@ -148,6 +149,8 @@ class Paging:
     def summary(self) -> str:
         if self.total == 0:
             return "no rows"
+        if not self.exact:
+            return f"rows {self.first_row:,}–{self.last_row:,} of more than {self.total - 1:,}"
         if self.first_row == 1 and self.last_row == self.total:
             return f"{self.total:,} row{'s' if self.total != 1 else ''}"
         return f"rows {self.first_row:,}–{self.last_row:,} of {self.total:,}"

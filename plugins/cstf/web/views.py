@@ -64,14 +64,16 @@ def table_view(result: Any, *, base: str, page_href: Callable[[int], str], csv_h
     columns = [(result.columns[i], fmt.label(result.columns[i])) for i in shown]
     rows = [[Cell(fmt.cell_text(row[i]), fmt.cell_href(base, result.columns[i], row[i]), fmt.is_number(row[i]))
              for i in shown] for row in result.rows]
-    paging = fmt.Paging(result.total, result.limit or max(len(result.rows), 1), result.offset)
+    paging = fmt.Paging(result.total, result.limit or max(len(result.rows), 1), result.offset,
+                        exact=getattr(result, "total_is_exact", True))
     links = {}
     if paging.prev_offset is not None:
         links["first"] = page_href(0)
         links["previous"] = page_href(paging.prev_offset)
     if paging.next_offset is not None:
         links["next"] = page_href(paging.next_offset)
-        links["last"] = page_href(paging.last_offset)
+        if paging.exact:  # no "last" page while the count is only a lower bound
+            links["last"] = page_href(paging.last_offset)
     return TableView(key=report.name, title=report.title, description=report.description, columns=columns,
                      rows=rows, paging=paging, page_links=links, csv_href=csv_href, more_href=more_href)
 
