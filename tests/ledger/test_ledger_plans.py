@@ -20,7 +20,7 @@ def action(i: int, **kw) -> dict:
             "held": False, "source_file": "GO_999_GDW_GOC_20240603_00000103.DAT", "source_line": i, "as_of": "2024-06-03", **kw}
 
 
-def test_plan_round_trip_and_retry_replaces_own_rows(db):
+def test_plan_round_trip_and_a_retry_is_read_at_its_latest_try(db):
     db.record_plan("run1", "999", "users", [action(1), action(2, kind="suspend", destructive=True, held=True, hold_reason="over 50")])
     db.record_plan("run2", "999", "users", [action(3)])
     db.record_plan("run1", "999", "users", [action(1)])  # the retried task planned again

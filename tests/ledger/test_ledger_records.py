@@ -90,7 +90,7 @@ def test_bulk_quarantine_insert(db):
     assert len(got) == 5000
     assert [r["line"] for r in got] == list(range(2, 5002))
     assert got[0]["record_key"] == "P000000" and got[0]["source"] == "validation"
-    assert set(got[0]) == {"id", "run_id", "file_name", "vpd", "line", "record_type",
+    assert set(got[0]) == {"id", "run_id", "try_number", "file_name", "vpd", "line", "record_type", "person_id", "rule",
                            "record_key", "reason", "source", "at"}
     assert len(db.quarantine(vpd="999")) == 5000
     assert db.quarantine(vpd="277") == [] and db.quarantine(file_name="other") == []

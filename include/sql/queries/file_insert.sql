@@ -1,7 +1,7 @@
 -- Register a new file (status "registered").
 INSERT INTO files (name, sha256, size, vpd, file_type, file_date, sequence,
                    window_start, window_end, extract_ts, status, reason,
-                   counts_json, registered_at, updated_at, run_id)
+                   counts_json, registered_at, updated_at, run_id, try_number)
 VALUES (:name, :sha256, :size, :vpd, :file_type, :file_date, :sequence,
         :window_start, :window_end, :extract_ts, :status, :reason,
-        :counts_json, :registered_at, :updated_at, :run_id)
+        :counts_json, :registered_at, :updated_at, :run_id, :try_number)

@@ -1,6 +1,8 @@
--- The actions planned in one run for one trust and step, in plan order.
-SELECT id, run_id, vpd, step, action_id, person_id, kind, rule, target, before_json,
-       after_json, destructive, held, hold_reason, source_file, source_line, as_of, planned_at
-FROM plan_actions
-WHERE run_id = :run_id AND vpd = :vpd AND step = :step
-ORDER BY id
+-- The actions of the latest recorded plan of one run, trust and step, in plan order.
+SELECT p.id, p.run_id, p.vpd, p.step, p.action_id, p.person_id, p.kind, p.rule, p.target, p.before_json,
+       p.after_json, p.destructive, p.held, p.hold_reason, p.source_file, p.source_line, p.as_of, p.planned_at,
+       p.try_number, p.plan_try_id
+FROM plan_actions p
+WHERE p.plan_try_id = (SELECT MAX(t.id) FROM plan_tries t
+                       WHERE t.run_id = :run_id AND t.vpd = :vpd AND t.step = :step)
+ORDER BY p.id

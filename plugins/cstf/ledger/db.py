@@ -9,8 +9,10 @@ Files come back as `FileRecord`s, everything else as plain dicts.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -46,13 +48,16 @@ AUDIT_FIELDS = (
     "outcome", "file_name", "counts", "detail",
 )
 VALIDATION_FIELDS = (
-    "run_id", "file_name", "vpd", "record_type", "expectation", "column_name",
+    "run_id", "try_number", "file_name", "vpd", "record_type", "expectation", "column_name",
     "severity", "success", "unexpected_count", "element_count", "details_path",
 )
 QUARANTINE_FIELDS = (
-    "run_id", "file_name", "vpd", "line", "record_type", "record_key",
-    "reason", "source",
+    "run_id", "try_number", "file_name", "vpd", "line", "record_type", "record_key",
+    "person_id", "rule", "reason", "source",
 )
+PERSON_ID_FIELDS = ("person_id", "employee_number", "username", "totara_id")
+# Rows per executemany page of the bulk inserts (plans of 100,000 people and more).
+BULK_PAGE = 10_000
 
 # How long a SQLite writer waits for another process's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -112,6 +117,7 @@ class FileRecord:
     window_end: str | None = None     # HDR current run
     extract_ts: str | None = None     # HDR extract datetime
     run_id: str | None = None
+    try_number: int | None = None
     # Kept by the registry:
     status: str = "registered"
     reason: str | None = None
@@ -139,6 +145,7 @@ class FileRecord:
             "status": "registered", "reason": None,
             "counts_json": _json(self.counts) if self.counts else None,
             "registered_at": now, "updated_at": now, "run_id": self.run_id,
+            "try_number": self.try_number,
         }
 
 
@@ -248,6 +255,9 @@ class StateDB:
                 if found:
                     return found
                 conn.execute(queries.load("file_insert"), params)
+                conn.execute(queries.load("file_event_insert"), {
+                    "file_name": rec.name, "vpd": rec.vpd, "status": "registered", "rule": "register",
+                    "reason": None, "run_id": rec.run_id, "try_number": rec.try_number, "at": params["registered_at"]})
         except IntegrityError:
             # Another process registered this name or these bytes between our
             # check and our insert: its row now decides the outcome.
@@ -271,19 +281,34 @@ class StateDB:
         return None
 
     def set_file_status(self, name: str, status: str, reason: str | None = None,
-                        counts: dict | None = None, run_id: str | None = None) -> FileRecord:
-        """Move a file to `status` (reason replaced; counts/run_id kept unless given)."""
+                        counts: dict | None = None, run_id: str | None = None,
+                        try_number: int | None = None, rule: str | None = None) -> FileRecord:
+        """Move a file to `status` (reason replaced; counts/run_id/try kept unless given).
+
+        The registry row holds the current status; every move is also appended to
+        file_events with the run, try and the rule that decided it.
+        """
         if status not in FILE_STATUSES:
             raise ValueError(f"status must be one of {FILE_STATUSES}, got {status!r}")
+        now = utc_now()
         with self._engine.begin() as conn:
             res = conn.execute(queries.load("file_set_status"), {
                 "name": name, "status": status, "reason": reason,
-                "counts_json": _json(counts), "run_id": run_id, "updated_at": utc_now(),
+                "counts_json": _json(counts), "run_id": run_id, "try_number": try_number,
+                "updated_at": now,
             })
             if res.rowcount != 1:
                 raise KeyError(f"no registered file named {name!r}")
-            return FileRecord._from_row(
+            rec = FileRecord._from_row(
                 conn.execute(queries.load("file_by_name"), {"name": name}).one())
+            conn.execute(queries.load("file_event_insert"), {
+                "file_name": name, "vpd": rec.vpd, "status": status, "rule": rule or status,
+                "reason": reason, "run_id": run_id, "try_number": try_number, "at": now})
+            return rec
+
+    def file_events(self, file_name: str | None = None, run_id: str | None = None) -> list[dict]:
+        """The status history of files (append-only), oldest first."""
+        return self._rows("file_events", {"file_name": file_name, "run_id": run_id})
 
     def get_file(self, name: str) -> FileRecord | None:
         with self._read() as conn:
@@ -321,7 +346,8 @@ class StateDB:
 
     # ---- holds (§7.2) ----------------------------------------------------
 
-    def hold_vpd(self, vpd: str, reason: str, file_name: str | None = None) -> dict:
+    def hold_vpd(self, vpd: str, reason: str, file_name: str | None = None, *, run_id: str | None = None,
+                 try_number: int | None = None, rule: str | None = None) -> dict:
         """Hold a VPD's inbound. If already held, the first hold stands and is returned."""
         try:
             with self._engine.begin() as conn:
@@ -329,7 +355,7 @@ class StateDB:
                 if active is None:
                     conn.execute(queries.load("hold_insert"), {
                         "vpd": vpd, "reason": reason, "file_name": file_name,
-                        "held_at": utc_now()})
+                        "held_at": utc_now(), "run_id": run_id, "try_number": try_number, "rule": rule})
         except IntegrityError:
             pass  # a concurrent caller held it first (one active hold per VPD)
         return self.get_hold(vpd)
@@ -420,23 +446,69 @@ class StateDB:
 
     # ---- plans and outcomes (plans are data) -----------------------------
 
-    def record_plan(self, run_id: str, vpd: str, step: str, rows: list[dict]) -> int:
-        """Store one run's plan for a trust and step; a retried plan task replaces its own rows."""
+    def record_plan(self, run_id: str, vpd: str, step: str, rows: "list[dict] | Any", *,
+                    try_number: int | None = None) -> int:
+        """Append one run's plan for a trust and step: a plan header (run, trust, step, try) and its actions.
+
+        Append-only: a retried plan task adds a new header and rows; readers (`plan`, the reports)
+        take the latest header of the run. `rows` is a list of dicts or an Arrow table with
+        PLAN_FIELDS columns; a table is inserted column-wise in large executemany pages.
+        """
+        columns, n = _plan_columns(rows)
         now = utc_now()
-        params = []
-        for r in rows:
-            _check_keys(r, PLAN_FIELDS, "plan")
-            p = {f: r.get(f) for f in PLAN_FIELDS}
-            p.update(run_id=run_id, vpd=vpd, step=step, planned_at=now,
-                     destructive=bool(r.get("destructive")), held=bool(r.get("held")))
-            params.append(p)
         with self._engine.begin() as conn:
-            conn.execute(queries.load("plan_clear"), {"run_id": run_id, "vpd": vpd, "step": step})
-            if params:
-                conn.execute(queries.load("plan_insert"), params)
-        return len(params)
+            try_id = conn.execute(queries.load("plan_try_insert"), {
+                "run_id": run_id, "vpd": vpd, "step": step, "try_number": try_number,
+                "actions": n, "planned_at": now}).scalar_one()
+            if n:
+                _bulk_insert(conn, "plan_insert", columns, n, {
+                    "run_id": run_id, "vpd": vpd, "step": step, "planned_at": now,
+                    "try_number": try_number, "plan_try_id": try_id})
+        return n
+
+    def plan_tries(self, run_id: str, vpd: str, step: str) -> list[dict]:
+        """Every recorded plan (one per try) of a run, trust and step, oldest first."""
+        return self._rows("plan_tries", {"run_id": run_id, "vpd": vpd, "step": step})
+
+    def record_person_ids(self, vpd: str, people: Any, *, run_id: str | None = None,
+                          try_number: int | None = None) -> int:
+        """Append the (person id, employee number, username) combinations not yet known for a trust.
+
+        `people`: an Arrow table or a dict of column lists with PERSON_ID_FIELDS (ids only: never
+        names, NI numbers or dates of birth). Whole-table work: the new combinations are found with
+        one anti-join, then bulk inserted. Returns the number of new rows.
+        """
+        import pandas as pd
+
+        cols = people.to_pydict() if hasattr(people, "to_pydict") else dict(people)
+        n = len(cols.get("person_id") or [])
+        if not n:
+            return 0
+        frame = pd.DataFrame({f: cols.get(f) or [None] * n for f in PERSON_ID_FIELDS})
+        frame = frame[frame["person_id"].notna() & (frame["person_id"].astype(str) != "")]
+        for f in ("employee_number", "username"):
+            frame[f] = frame[f].fillna("").astype(str)
+        frame["person_id"] = frame["person_id"].astype(str)
+        frame = frame.drop_duplicates(["person_id", "employee_number", "username"])
+        known = pd.DataFrame(self._rows("person_ids_by_vpd", {"vpd": vpd}),
+                             columns=["person_id", "employee_number", "username"])
+        if len(known):
+            frame = frame.merge(known, on=["person_id", "employee_number", "username"], how="left", indicator=True)
+            frame = frame[frame["_merge"] == "left_only"].drop(columns="_merge")
+        if frame.empty:
+            return 0
+        frame["totara_id"] = frame["totara_id"].astype(object).where(frame["totara_id"].notna(), None)
+        with self._engine.begin() as conn:
+            _bulk_insert(conn, "person_ids_insert", {f: frame[f].tolist() for f in PERSON_ID_FIELDS}, len(frame),
+                         {"vpd": vpd, "run_id": run_id, "try_number": try_number, "seen_at": utc_now()})
+        return len(frame)
+
+    def find_person(self, person: str, vpd: str | None = None) -> list[dict]:
+        """(vpd, person_id) of the people an ESR person id, employee number or Totara username names."""
+        return self._rows("person_ids_find", {"person": person, "vpd": vpd})
 
     def plan(self, run_id: str, vpd: str, step: str) -> list[dict]:
+        """The actions of the latest recorded plan (the latest try) of a run, trust and step."""
         rows = self._rows("plan_rows", {"run_id": run_id, "vpd": vpd, "step": step})
         for r in rows:
             r["destructive"], r["held"] = bool(r["destructive"]), bool(r["held"])
@@ -466,6 +538,55 @@ class StateDB:
         with self._engine.begin() as conn:
             conn.execute(queries.load(name), params)  # a list -> executemany
         return len(params)
+
+
+def _plan_columns(rows: Any) -> tuple[dict[str, list], int]:
+    """PLAN_FIELDS as column lists from an Arrow table (column-wise) or a list of dicts."""
+    if hasattr(rows, "column_names"):
+        _check_keys(dict.fromkeys(rows.column_names), PLAN_FIELDS, "plan")
+        n = rows.num_rows
+        cols = {f: (rows[f].to_pylist() if f in rows.column_names else [None] * n) for f in PLAN_FIELDS}
+    else:
+        for r in rows:
+            _check_keys(r, PLAN_FIELDS, "plan")
+        n = len(rows)
+        cols = {f: [r.get(f) for r in rows] for f in PLAN_FIELDS}
+    cols["destructive"] = [bool(v) for v in cols["destructive"]]
+    cols["held"] = [bool(v) for v in cols["held"]]
+    cols["as_of"] = [_iso(v) for v in cols["as_of"]]
+    return cols, n
+
+
+_PARAM = re.compile(r"(?<!:):(\w+)")
+_VALUES = re.compile(r"VALUES\s*\((.*?)\)", re.S | re.I)
+
+
+def _bulk_insert(conn: Connection, name: str, columns: dict[str, list], n: int, const: dict[str, Any]) -> None:
+    """Insert n rows given as column lists (plus constant values) with the named INSERT, in large pages.
+
+    The named query stays the one place the statement lives; its :params are turned into the
+    driver's positional form so rows go as tuples (no dict per row): executemany on SQLite,
+    psycopg2's execute_values (many rows per statement) on PostgreSQL.
+    """
+    body = "\n".join(ln for ln in queries.source(name).splitlines() if not ln.lstrip().startswith("--"))
+    order = _PARAM.findall(body)
+    sources = [columns[p] if p in columns else itertools.repeat(const[p], n) for p in order]
+    rows = zip(*sources)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        from psycopg2.extras import execute_values
+        m = _VALUES.search(body)
+        sql = body[:m.start()] + "VALUES %s" + _PARAM.sub("%s", body[m.end():])
+        template = "(" + _PARAM.sub("%s", m.group(1)) + ")"
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            while page := list(itertools.islice(rows, BULK_PAGE)):
+                execute_values(cur, sql, page, template=template, page_size=BULK_PAGE)
+        finally:
+            cur.close()
+        return
+    sql = _PARAM.sub("?" if conn.dialect.paramstyle == "qmark" else "%s", body)
+    while page := list(itertools.islice(rows, BULK_PAGE)):
+        conn.exec_driver_sql(sql, page)
 
 
 def _enable_wal(cur) -> None:

@@ -10,7 +10,8 @@ source reference `TOT-<ledger id>-<competence id>`. States:
     rejected | failed -> pending                 (an admin re-queues it, same reference)
     written | unconfirmed | confirmed -> withdrawn_by_esr   (ESR deleted the echoed element)
 
-Every change is appended to `outbound_ledger_events` (auditors). A CMI file is recorded in
+Every change is appended to `outbound_ledger_events` (auditors) with the run id, the try
+number of the task and the rule that decided it; the ledger row itself is the current state. A CMI file is recorded in
 `outbound_files` in the same transaction that marks its rows written; `outbound_sequences`
 hands out each VPD's SEQ8, never reused. SQL in include/sql/migrations/0004 and
 include/sql/queries/outbound_*.sql; SQLite and PostgreSQL run the same statements.
@@ -81,21 +82,21 @@ def _as_dicts(rows: Any) -> list[dict]:
 class OutboundLedger:
     """The outbound ledger over a (migrated) StateDB."""
 
-    def __init__(self, db: StateDB):
+    def __init__(self, db: StateDB, *, try_number: int | None = None):
         self.db = db
         self._engine = db.engine
+        self.try_number = try_number  # the Airflow try of the task using the ledger, on every change
 
     # --- helpers ---------------------------------------------------------------------------------
     def _rows(self, name: str, params: dict) -> list[dict]:
         with self._engine.connect().execution_options(cstf_read_only=True) as conn:
             return [dict(r._mapping) for r in conn.execute(queries.load(name), params)]
 
-    @staticmethod
-    def _event(conn: Connection, events: list[dict]) -> None:
+    def _event(self, conn: Connection, events: list[dict]) -> None:
         if events:
             now = utc_now()
             base = {"file_name": None, "line": None, "error_code": None, "error_text": None,
-                    "reason": None, "run_id": None, "at": now}
+                    "reason": None, "rule": None, "run_id": None, "try_number": self.try_number, "at": now}
             conn.execute(queries.load("outbound_event_insert"), [{**base, **e} for e in events])
 
     # --- queueing (exactly once) -----------------------------------------------------------------
@@ -121,7 +122,7 @@ class OutboundLedger:
                     raise ValueError(f"outbound row without {f}: {({k: p[k] for k in ('vpd', 'person_id', 'competence_id')})}")
             p["date_achieved"] = _iso_date(p["date_achieved"])
             p["expiry_date"] = _iso_date(p["expiry_date"])
-            p.update(now=now, run_id=run_id)
+            p.update(now=now, run_id=run_id, try_number=self.try_number)
             params.append(p)
         if not params:
             return []
@@ -131,11 +132,12 @@ class OutboundLedger:
             new = [dict(r._mapping) for r in conn.execute(queries.load("outbound_new_rows"))]
             conn.execute(queries.load("outbound_set_reference"))
             self._event(conn, [{"ledger_id": r["id"], "vpd": r["vpd"], "from_state": None,
-                                "to_state": "pending", "run_id": run_id, "reason": "queued"} for r in new])
+                                "to_state": "pending", "run_id": run_id, "reason": "queued",
+                                "rule": "outbound_queued"} for r in new])
             overtaken = [dict(r._mapping) for v in vpds
                          for r in conn.execute(queries.load("outbound_overtaken"), {"vpd": v})]
             for r in overtaken:
-                self._move(conn, r["id"], "pending", "superseded", run_id=run_id,
+                self._move(conn, r["id"], "pending", "superseded", run_id=run_id, rule="newer_achievement_queued",
                            reason="a newer achievement of the same person and competence exists")
             ids = [str(r["id"]) for r in new]
             out = [dict(r._mapping) for r in conn.execute(queries.load("outbound_rows_by_id"), {"ids": ids})] \
@@ -209,7 +211,8 @@ class OutboundLedger:
                 written.append({"id": int(lid), "line": int(x["line"])})
             if written:
                 conn.execute(queries.load("outbound_set_written"),
-                             [{**w, "file_name": file_name, "now": now, "run_id": run_id} for w in written])
+                             [{**w, "file_name": file_name, "now": now, "run_id": run_id,
+                               "try_number": self.try_number} for w in written])
                 done = conn.execute(queries.load("outbound_file_written_count"), {
                     "file_name": file_name, "ids": [str(w["id"]) for w in written]}).scalar_one()
                 if done != len(written) or len({w["id"] for w in written}) != len(written):
@@ -221,7 +224,8 @@ class OutboundLedger:
                 "row_count": len(written), "run_date": run_date.isoformat(), "created_ts": created_ts,
                 "run_id": run_id, "now": now})
             self._event(conn, [{"ledger_id": w["id"], "vpd": vpd, "from_state": "pending", "to_state": "written",
-                                "file_name": file_name, "line": w["line"], "run_id": run_id} for w in written])
+                                "file_name": file_name, "line": w["line"], "run_id": run_id,
+                                "rule": "written_to_file", "reason": f"written to {file_name}"} for w in written])
             return dict(conn.execute(queries.load("outbound_file_by_name"), {"file_name": file_name}).one()._mapping)
 
     def file_for_run_date(self, vpd: str, run_date: date) -> dict | None:
@@ -252,23 +256,25 @@ class OutboundLedger:
     # --- state changes -----------------------------------------------------------------------------
     def _move(self, conn: Connection, ledger_id: int, from_state: str, to_state: str, *, vpd: str | None = None,
               run_id: str | None = None, error_code: str | None = None, error_text: str | None = None,
-              reason: str | None = None, file_name: str | None = None, line: int | None = None) -> None:
+              reason: str | None = None, file_name: str | None = None, line: int | None = None,
+              rule: str | None = None) -> None:
         if to_state not in TRANSITIONS.get(from_state, ()):
             raise LedgerStateError(f"ledger row {ledger_id}: {from_state} -> {to_state} is not allowed")
         res = conn.execute(queries.load("outbound_set_state"), {
             "id": ledger_id, "from_state": from_state, "to_state": to_state, "error_code": error_code,
-            "error_text": error_text, "now": utc_now(), "run_id": run_id})
+            "error_text": error_text, "now": utc_now(), "run_id": run_id, "try_number": self.try_number})
         if res.rowcount != 1:
             raise LedgerStateError(f"ledger row {ledger_id} is no longer {from_state}")
         if vpd is None:
             vpd = conn.execute(queries.load("outbound_rows_by_id"), {"ids": [str(ledger_id)]}).one().vpd
         self._event(conn, [{"ledger_id": ledger_id, "vpd": vpd, "from_state": from_state, "to_state": to_state,
                             "error_code": error_code, "error_text": error_text, "reason": reason,
-                            "run_id": run_id, "file_name": file_name, "line": line}])
+                            "run_id": run_id, "file_name": file_name, "line": line,
+                            "rule": rule or f"to_{to_state}"}])
 
     def transition(self, ids: Iterable[int], to_state: str, *, run_id: str | None = None,
                    reason: str | None = None, error_code: str | None = None,
-                   error_text: str | None = None) -> list[dict]:
+                   error_text: str | None = None, rule: str = "admin_transition") -> list[dict]:
         """Move rows to `to_state` along TRANSITIONS (admin re-queue, superseded, withdrawn_by_esr...).
 
         All or nothing: a row whose current state does not allow it raises LedgerStateError.
@@ -283,8 +289,9 @@ class OutboundLedger:
             if len(rows) != len(set(ids)):
                 raise KeyError(f"unknown ledger ids: {sorted(set(ids) - {str(r['id']) for r in rows})}")
             for r in rows:
-                self._move(conn, r["id"], r["state"], to_state, vpd=r["vpd"], run_id=run_id, reason=reason,
-                           error_code=error_code, error_text=error_text)
+                self._move(conn, r["id"], r["state"], to_state, vpd=r["vpd"], run_id=run_id,
+                           reason=reason or f"{rule}: {r['state']} -> {to_state}",
+                           error_code=error_code, error_text=error_text, rule=rule)
             return [dict(r._mapping) for r in conn.execute(queries.load("outbound_rows_by_id"), {"ids": ids})]
 
     def hold_unwritable(self, rejected: Sequence[dict], *, run_id: str | None = None) -> list[dict]:
@@ -302,7 +309,7 @@ class OutboundLedger:
                     continue
                 self._move(conn, r["id"], "pending", "failed", vpd=r["vpd"], run_id=run_id,
                            error_code="not_writable", error_text=reason[r["source_reference"]],
-                           reason="refused by the achievement writer")
+                           reason="refused by the achievement writer", rule="writer_refused")
                 out.append({**r, "state": "failed", "error_code": "not_writable",
                             "error_text": reason[r["source_reference"]]})
         return out
@@ -349,7 +356,8 @@ class OutboundLedger:
                            error_code=c.get("error_code") if target == "rejected" else None,
                            error_text=c.get("error_text") if target == "rejected" else None,
                            reason=f"confirmation {c.get('file_name')} line {c.get('line')}",
-                           file_name=c.get("file_name"), line=c.get("line"))
+                           file_name=c.get("file_name"), line=c.get("line"),
+                           rule="esr_confirmed" if target == "confirmed" else "esr_rejected")
                 answered[ref] = target
                 (out.confirmed if target == "confirmed" else out.rejected).append(
                     {**item, "id": row["id"], "state": target})
@@ -393,11 +401,12 @@ class OutboundLedger:
         with self._engine.begin() as conn:
             for r in echoes.to_dict("records"):
                 self._move(conn, int(r["id"]), r["state"], "confirmed", vpd=vpd, run_id=run_id,
-                           reason="echo: ESR holds the achievement (GO CMA)")
+                           reason="echo: ESR holds the achievement (GO CMA)", rule="esr_holds_achievement")
                 out["confirmed"].append({**r, "state": "confirmed"})
             for r in over.to_dict("records"):
                 self._move(conn, int(r["id"]), "pending", "superseded", vpd=vpd, run_id=run_id,
-                           reason=f"ESR holds the same or a later Date From ({r['esr_date']})")
+                           reason=f"ESR holds the same or a later Date From ({r['esr_date']})",
+                           rule="esr_holds_same_or_later")
                 out["superseded"].append({**r, "state": "superseded"})
         return out
 
@@ -415,11 +424,12 @@ class OutboundLedger:
         with self._engine.begin() as conn:
             for r in stale:
                 self._move(conn, r["id"], "written", "unconfirmed", vpd=vpd, run_id=run_id,
-                           reason=f"no confirmation after {older_than_days} days")
+                           reason=f"no confirmation after {older_than_days} days", rule="unconfirmed_after_days")
                 final = "failed" if r["attempts"] >= max_attempts else "pending"
                 self._move(conn, r["id"], "unconfirmed", final, vpd=vpd, run_id=run_id,
                            reason=(f"{r['attempts']} attempts without a confirmation" if final == "failed"
-                                   else "re-sent under the same source reference"))
+                                   else "re-sent under the same source reference"),
+                           rule="max_attempts_reached" if final == "failed" else "resend_unconfirmed")
                 out[final].append({**r, "state": final})
         return out
 
