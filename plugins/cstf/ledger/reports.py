@@ -104,8 +104,51 @@ def _bind(report: Report, filters: dict[str, Any]) -> dict[str, Any]:
     return {p: (filters.get(p) if filters.get(p) not in ("",) else None) for p in report.params}
 
 
-def _ordered(report: Report) -> str:
-    return f"SELECT * FROM ({report.body}) r" + (f" ORDER BY {report.order}" if report.order else "")
+# An optional filter written the portable way: "(:p IS NULL OR expr)" or "(CAST(:p AS TEXT) IS NULL OR expr)".
+_OPTIONAL_FILTER = re.compile(r"\(\s*(?:CAST\(\s*:(\w+)\s+AS\s+TEXT\s*\)|:(\w+))\s+IS\s+NULL\s+OR\s", re.IGNORECASE)
+
+
+def _closing_paren(sql: str, start: int) -> int:
+    """Index of the parenthesis closing the one opened just before `start`."""
+    depth = 1
+    quoted = False
+    for i in range(start, len(sql)):
+        c = sql[i]
+        if c == "'":
+            quoted = not quoted
+        elif not quoted and c == "(":
+            depth += 1
+        elif not quoted and c == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    raise ReportError(f"unbalanced parentheses in a report filter: {sql[start - 40:start + 40]!r}")
+
+
+@lru_cache(maxsize=1024)
+def _specialise(body: str, unset: frozenset[str]) -> str:
+    """The body with each optional filter resolved for the filters given.
+
+    SQLite plans a statement before it sees the values, so "(:p IS NULL OR col = :p)"
+    never uses the index on col; an unset filter becomes (1=1) and a set one (col = :p).
+    """
+    out, pos = [], 0
+    while m := _OPTIONAL_FILTER.search(body, pos):
+        name = m.group(1) or m.group(2)
+        end = _closing_paren(body, m.end())
+        out.append(body[pos:m.start()])
+        out.append("(1=1)" if name in unset else f"({_specialise(body[m.end():end], unset)})")
+        pos = end + 1
+    out.append(body[pos:])
+    return "".join(out)
+
+
+def _body(report: Report, params: dict[str, Any]) -> str:
+    return _specialise(report.body, frozenset(k for k, v in params.items() if v is None))
+
+
+def _ordered(report: Report, params: dict[str, Any]) -> str:
+    return f"SELECT * FROM ({_body(report, params)}) r" + (f" ORDER BY {report.order}" if report.order else "")
 
 
 def run(db, name: str, filters: dict[str, Any] | None = None, *, limit: int | None = 200,
@@ -117,7 +160,7 @@ def run(db, name: str, filters: dict[str, Any] | None = None, *, limit: int | No
     """
     report = get(name)
     params = _bind(report, filters or {})
-    sql = _ordered(report)
+    sql = _ordered(report, params)
     page_params = dict(params)
     if limit is not None:
         sql += " LIMIT :_limit OFFSET :_offset"
@@ -132,10 +175,10 @@ def run(db, name: str, filters: dict[str, Any] | None = None, *, limit: int | No
         elif offset == 0 and len(rows) < limit:
             total = len(rows)  # the page holds everything: no second query
         elif count_cap is None:
-            total = conn.execute(text(f"SELECT COUNT(*) FROM ({report.body}) c"), params).scalar_one()
+            total = conn.execute(text(f"SELECT COUNT(*) FROM ({_body(report, params)}) c"), params).scalar_one()
         else:
             cap = max(int(count_cap), offset + limit) + 1
-            total = conn.execute(text(f"SELECT COUNT(*) FROM (SELECT 1 AS one FROM ({report.body}) c "
+            total = conn.execute(text(f"SELECT COUNT(*) FROM (SELECT 1 AS one FROM ({_body(report, params)}) c "
                                       f"LIMIT :_cap) d"), {**params, "_cap": cap}).scalar_one()
             exact = total < cap
     return ReportResult(report, columns, rows, int(total), limit, offset, params, total_is_exact=exact)
@@ -146,7 +189,7 @@ def iter_rows(db, name: str, filters: dict[str, Any] | None = None) -> Iterator[
     report = get(name)
     params = _bind(report, filters or {})
     with db.engine.connect().execution_options(stream_results=True) as conn:
-        result = conn.execute(text(_ordered(report)), params)
+        result = conn.execute(text(_ordered(report, params)), params)
         columns = list(result.keys())
         while batch := result.fetchmany(STREAM_BATCH):
             yield columns, [tuple(r) for r in batch]
@@ -170,5 +213,6 @@ def write_csv(db, name: str, out: IO[str], filters: dict[str, Any] | None = None
 
 def _columns_of_empty(db, name: str, filters: dict[str, Any] | None) -> list[str]:
     report = get(name)
+    params = _bind(report, filters or {})
     with db.engine.connect() as conn:
-        return list(conn.execute(text(_ordered(report) + " LIMIT 0"), _bind(report, filters or {})).keys())
+        return list(conn.execute(text(_ordered(report, params) + " LIMIT 0"), params).keys())
