@@ -1,6 +1,8 @@
 """Deterministic fault injection for client resilience tests (spec §11 "Fault injection").
 
-Rates draw from random.Random(seed); "*_next" counters hit the next N GraphQL requests exactly.
+Rates draw from random.Random(seed); "*_next" counters hit the next N GraphQL requests exactly (the
+commit faults: the next N mutations). Every fault has both forms, so a test can script a burst or a
+flaky period.
 """
 from __future__ import annotations
 
@@ -14,14 +16,18 @@ DEFAULTS = {
     "error_statuses": [500, 502, 503],
     "error_next": 0,              # the next N requests get a 5xx
     "rate_limit_next": 0,         # a 429 burst: the next N requests get "Too many requests"
+    "rate_limit_rate": 0.0,
     "reset_rate": 0.0,            # share of requests whose connection is reset without an answer
     "reset_next": 0,
     "strip_auth_rate": 0.0,       # the Authorization header is dropped (proxy misconfiguration)
     "strip_auth_next": 0,
     "expire_token_next": 0,       # the next N requests see their token as expired
+    "expire_token_rate": 0.0,
     "commit_then_timeout_next": 0,  # the next N mutations commit, then the answer is delayed ...
+    "commit_then_timeout_rate": 0.0,
     "commit_then_timeout_s": 5.0,   # ... by this long (past the client's timeout)
     "commit_then_reset_next": 0,  # the next N mutations commit, then the connection is dropped
+    "commit_then_reset_rate": 0.0,
 }
 
 
@@ -69,12 +75,10 @@ class Faults:
 
     def after_commit(self, is_mutation: bool) -> dict:
         with self.lock:
-            if not is_mutation:
+            if not is_mutation:  # only mutations roll: a query never consumes a commit fault
                 return {}
-            if self.config["commit_then_reset_next"] > 0:
-                self.config["commit_then_reset_next"] -= 1
+            if self._hit("commit_then_reset"):
                 return {"reset": True}
-            if self.config["commit_then_timeout_next"] > 0:
-                self.config["commit_then_timeout_next"] -= 1
+            if self._hit("commit_then_timeout"):
                 return {"sleep_s": float(self.config["commit_then_timeout_s"])}
             return {}
