@@ -1,13 +1,14 @@
 -- title: Plan of a run
--- description: The actions planned in a run (latest plan try), each with the rule that produced it, its target, before/after values (never NI numbers or dates of birth), the ESR file and line it came from, whether it was held and why, and its latest outcome. status: done, rejected, failed, held, skipped or not_applied.
--- params: run_id, vpd, step, kind, status
--- order: run_id, vpd, step, plan_row
+-- description: The actions planned in a run (latest plan try), each with the rule that produced it, its target, before/after values (never NI numbers or dates of birth), the ESR file and line it came from, whether it was held and why, and its latest outcome. status: done, rejected, failed, held, skipped or not_applied. held_only (any value): only the held actions, read from their own index.
+-- params: run_id, vpd, step, kind, status, held_only
+-- order: vpd, step, plan_try_id, plan_row
 SELECT * FROM (
-SELECT p.id AS plan_row,
-       p.run_id,
-       p.try_number AS plan_try,
-       p.vpd,
-       p.step,
+SELECT t.id AS plan_try_id,
+       p.id AS plan_row,
+       t.run_id,
+       t.try_number AS plan_try,
+       t.vpd,
+       t.step,
        p.action_id,
        p.person_id,
        p.kind,
@@ -30,15 +31,19 @@ SELECT p.id AS plan_row,
        o.try_number AS outcome_try,
        o.attempts,
        o.at AS outcome_at
-FROM plan_actions p
+-- Driven by the latest try of each (run, trust, step), then its actions through
+-- (plan_try_id, id): a page reads its rows in index order and stops.
+FROM plan_tries t
+JOIN plan_actions p ON p.plan_try_id = t.id
 LEFT JOIN action_outcomes o
        ON o.id = (SELECT MAX(o2.id) FROM action_outcomes o2
-                  WHERE o2.run_id = p.run_id AND o2.vpd = p.vpd AND o2.step = p.step AND o2.action_id = p.action_id)
-WHERE (CAST(:run_id AS TEXT) IS NULL OR p.run_id = :run_id)
-  AND (CAST(:vpd AS TEXT) IS NULL OR p.vpd = :vpd)
-  AND (CAST(:step AS TEXT) IS NULL OR p.step = :step)
+                  WHERE o2.run_id = t.run_id AND o2.vpd = t.vpd AND o2.step = t.step AND o2.action_id = p.action_id)
+WHERE (CAST(:run_id AS TEXT) IS NULL OR t.run_id = :run_id)
+  AND (CAST(:vpd AS TEXT) IS NULL OR t.vpd = :vpd)
+  AND (CAST(:step AS TEXT) IS NULL OR t.step = :step)
   AND (CAST(:kind AS TEXT) IS NULL OR p.kind = :kind)
-  AND p.plan_try_id = (SELECT MAX(t.id) FROM plan_tries t
-                       WHERE t.run_id = p.run_id AND t.vpd = p.vpd AND t.step = p.step)
+  AND (CAST(:held_only AS TEXT) IS NULL OR p.held)
+  AND t.id = (SELECT MAX(t2.id) FROM plan_tries t2
+              WHERE t2.run_id = t.run_id AND t2.vpd = t.vpd AND t2.step = t.step)
 ) x
 WHERE (CAST(:status AS TEXT) IS NULL OR x.status = :status)
