@@ -118,6 +118,10 @@ def _check_encoding(data: bytes, lines: "_Lines", file_name: str) -> None:
     UTF-8. Only when that line is valid UTF-8 is the whole file decoded to be sure."""
     if data[:3] == BOM:
         raise FileRejected(file_name, "starts with a UTF-8 byte-order mark; GO files are Latin-1 (ISO-8859-1)")
+    head = bytes(data[:64])
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) >= 8 and (head[0::2].count(0) == len(head[0::2]) or head[1::2].count(0) == len(head[1::2]))):
+        raise FileRejected(file_name, "is UTF-16 encoded (a byte-order mark or a NUL byte beside every character); "
+                                      "GO files are Latin-1 (ISO-8859-1)")
     first = _first_high_byte(np.frombuffer(data, dtype=np.uint8))
     if first < 0:
         return  # plain ASCII
@@ -317,8 +321,7 @@ def _typed_column(col: pa.ChunkedArray, ctype: str) -> tuple[pa.ChunkedArray, pa
         return trimmed, None
     if ctype == "date":
         length = pc.utf8_length(trimmed)
-        parsed = pc.strptime(trimmed, format="%Y%m%d", unit="s", error_is_null=True)
-        parsed = pc.if_else(pc.equal(length, 8), parsed, None)  # strptime alone accepts short years
+        parsed = _strict_strptime(trimmed, "%Y%m%d")
         failed = pc.and_(pc.is_null(parsed), pc.greater(length, 0))  # blank stays null, anything else must parse
         values = pc.cast(parsed, pa.date32())
         if pc.any(pc.equal(trimmed, OPEN_END)).as_py():  # Oracle's end of time means open-ended
@@ -328,13 +331,33 @@ def _typed_column(col: pa.ChunkedArray, ctype: str) -> tuple[pa.ChunkedArray, pa
         if ctype == "date_or_ts":  # PRA.39 may be a bare date: read it as midnight
             trimmed = pc.if_else(pc.equal(pc.utf8_length(trimmed), 8), pc.binary_join_element_wise(trimmed, "000000", " "), trimmed)
         length = pc.utf8_length(trimmed)
-        parsed = pc.strptime(trimmed, format="%Y%m%d %H%M%S", unit="s", error_is_null=True)
-        parsed = pc.if_else(pc.equal(length, 15), parsed, None)
+        parsed = _strict_strptime(trimmed, "%Y%m%d %H%M%S")
         local = pc.assume_timezone(parsed, timezone="Europe/London", ambiguous="earliest", nonexistent="latest")
         values = pc.cast(local, _ARROW_TYPES["ts"])
         failed = pc.and_(pc.is_null(parsed), pc.greater(length, 0))
         return values, failed
     raise ValueError(f"unknown column type {ctype!r}")
+
+
+def _strict_strptime(text: pa.ChunkedArray, fmt: str) -> pa.ChunkedArray:
+    """strptime that refuses what it would otherwise bend: short years (20240 1) and impossible days,
+    which it rolls over (20240230 would become 1 March). Only days 29-31 can roll over, so only those
+    values are checked again (printing every value back would cost more than the whole parse)."""
+    width = 8 if fmt == "%Y%m%d" else 15
+    parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    parsed = pc.if_else(pc.equal(pc.utf8_length(text), width), parsed, None)
+    day_text = pc.utf8_slice_codeunits(text, 6, 8)
+    late = pc.fill_null(pc.and_(pc.is_valid(parsed), pc.greater(day_text, "28")), False)
+    if not pc.any(late).as_py():
+        return parsed
+    idx = pc.indices_nonzero(late)
+    day_parsed = pc.utf8_lpad(pc.cast(pc.day(pc.take(parsed, idx)), pa.string()), 2, "0")
+    rolled = pc.filter(idx, pc.not_equal(day_parsed, pc.take(day_text, idx)))
+    if len(rolled) == 0:
+        return parsed
+    mask = np.zeros(len(text), dtype=bool)
+    mask[rolled.to_numpy()] = True
+    return pc.if_else(pa.array(mask), pa.scalar(None, parsed.type), parsed)
 
 
 @dataclass
@@ -408,7 +431,7 @@ def _type_rows(parsed: pa.Table, layout: Layout, line_nos: np.ndarray, file_name
     return table
 
 
-def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], invalid: list[str]) -> pa.Table:
+def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], invalid: list) -> pa.Table | None:
     """The fast path: audit timestamps parsed by the CSV reader (on all cores); strings if any is odd.
 
     Dates stay strings here: Arrow's parser accepts short fields such as 2024011, and a date
@@ -419,7 +442,13 @@ def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], in
             return _csv(buf, layout.width, staged_positions, invalid_rows=invalid, timestamps=stamps)
         except pa.ArrowInvalid:  # a malformed timestamp somewhere: the string path reports it
             invalid.clear()
-    return _csv(buf, layout.width, staged_positions, invalid_rows=invalid)
+    try:
+        return _csv(buf, layout.width, staged_positions, invalid_rows=invalid)
+    except pa.ArrowInvalid:
+        # A line of another field count holding a non-UTF-8 (Latin-1) byte: pyarrow fails decoding it for the
+        # handler and raises instead. The caller's per-field-count path reads every line, so send it there.
+        invalid.append(None)
+        return None
 
 
 def _read_record_type(lines: _Lines, pos: np.ndarray, layout: Layout, file_name: str,
@@ -524,7 +553,10 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
     first, last = int(nonblank[0]), int(nonblank[-1])
     codes = {first: code_names[code_index[first]], last: code_names[code_index[last]]}
     if codes[first] != "HDR":
+        _refuse_binary(data, path.name)
         raise FileRejected(path.name, f"missing HDR: line {first + 1} is a {_describe(codes[first])} record, not the header")
+    if b"\r" in lines.data[lines.starts[first]: lines.content_ends[first]]:
+        raise FileRejected(path.name, f"line {first + 1} (HDR) holds a CR inside the line: lines end in CR alone; GO lines end in LF")
     if codes[last] != "TRL":
         if data[-1:] != b"\n":
             raise FileRejected(path.name, f"is truncated: the last line ({last + 1}) is incomplete and no TRL trailer follows")
@@ -544,7 +576,12 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
     trailer_count = int(trl[1].strip())
 
     data_pos = nonblank[(nonblank != first) & (nonblank != last)]
+    if name.file_type == "GOF" and len(data_pos) == 0:
+        raise FileRejected(path.name, "full file (GOF) holds no data records: a full extract always lists the trust's "
+                                      "organisations, positions and people; refusing it rather than emptying the trust")
     problems = _Problems()
+    all_data_pos = data_pos
+    data_pos = _quarantine_unreadable_lines(lines, data_pos, code_names, code_index, first, last, path.name, problems)
     tables: dict[str, pa.Table] = {}
     deletes: dict[str, pa.Table] = {}
     ignored: dict[str, int] = {}
@@ -570,7 +607,7 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
         tables.setdefault(code, empty_table(layout))
 
     quarantine = _quarantine_table(problems, path.name, lines)
-    data_lines = len(data_pos)
+    data_lines = len(all_data_pos)
     counted = data_lines - ignored.get("LOV", 0)
     if counted != trailer_count:
         msg = f"TRL says {trailer_count} data records but the file holds {counted} (excluding HDR, TRL and LOV)"
@@ -592,6 +629,50 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
     if acc["lines_read"] != acc["staged"] + acc["quarantined"] + acc["ignored"]:  # a bug guard, never expected
         raise RuntimeError(f"{path.name}: line accounting does not add up: {acc}")
     return result
+
+
+MAX_LINE_BYTES = 65536   # far above any GO record (PRA, the widest, is a few KB); Arrow's CSV block is 4 MB
+
+
+def _quarantine_unreadable_lines(lines: "_Lines", data_pos: np.ndarray, code_names, code_index, first: int, last: int,
+                                 file_name: str, problems: "_Problems") -> np.ndarray:
+    """Quarantine data lines the column parser must not see: a NUL byte, a CR inside the line (Arrow would end
+    the row there) or a runaway length (longer than Arrow's block). Returns the remaining data lines."""
+    bad: dict[int, str] = {}
+    if lines.data.find(b"\x00") >= 0:  # memchr: costs nothing on a clean file
+        nul = np.flatnonzero(np.frombuffer(lines.data, dtype=np.uint8) == 0)
+        at = np.searchsorted(lines.ends, nul, side="right")
+        for line, pos in zip(*np.unique(at, return_index=True)):
+            line = int(line)
+            if line in (first, last):
+                raise FileRejected(file_name, f"line {line + 1} ({'HDR' if line == first else 'TRL'}) holds a NUL byte")
+            bad[line] = f"holds a NUL byte at column {int(nul[pos] - lines.starts[line]) + 1}"
+    if lines.data.find(b"\r") >= 0:  # a CR inside a line would end a row for Arrow's parser; CR before LF is fine
+        cr = np.flatnonzero(np.frombuffer(lines.data, dtype=np.uint8) == 13)
+        at = np.searchsorted(lines.ends, cr, side="right")
+        inside = cr < lines.content_ends[at]
+        cr, at = cr[inside], at[inside]
+        for line, pos in zip(*np.unique(at, return_index=True)):
+            line = int(line)
+            if line in (first, last):
+                raise FileRejected(file_name, f"line {line + 1} ({'HDR' if line == first else 'TRL'}) holds a CR inside the line")
+            bad.setdefault(line, f"holds a carriage return (CR) at column {int(cr[pos] - lines.starts[line]) + 1}, inside the line")
+    length = lines.content_ends[data_pos] - lines.starts[data_pos]
+    for line in data_pos[length > MAX_LINE_BYTES].tolist():
+        bad.setdefault(int(line), f"is {int(lines.content_ends[line] - lines.starts[line])} bytes long, over the limit of {MAX_LINE_BYTES}")
+    if not bad:
+        return data_pos
+    for line, reason in sorted(bad.items()):
+        problems.add([line + 1], code_names[code_index[line]] or "", reason)
+    return data_pos[~np.isin(data_pos, list(bad))]
+
+
+def _refuse_binary(data, file_name: str) -> None:
+    """A file whose first line is not HDR may not be text at all: say so rather than 'missing HDR'."""
+    sample = np.frombuffer(data, dtype=np.uint8)[: 1 << 16]
+    control = int(np.count_nonzero((sample < 32) & (sample != 9) & (sample != 10) & (sample != 13)))
+    if control > max(2, len(sample) // 100):
+        raise FileRejected(file_name, f"is not a text file: {control} of its first {len(sample)} bytes are control characters or NUL")
 
 
 def _describe(code) -> str:
