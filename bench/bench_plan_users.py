@@ -101,26 +101,33 @@ def timed(fn, repeat: int):
     return best, out
 
 
+def measure(persons: int, repeat: int = 3) -> dict:
+    """Both scenarios at `persons`, each against the plain merge of the same tables (best of `repeat`)."""
+    current, snap = build(persons)
+    settings = TrustSettings(vpd="999")
+    ref, _ = timed(lambda: current["persons"].to_pandas().merge(snap.to_pandas(), left_on="person_id",
+                                                                right_on="cf_esr_person_id", how="left"), repeat)
+    steady, plan = timed(lambda: plan_users(current, snap, settings, AS_OF, vpd="999"), repeat)
+    guard, (_, summary) = timed(lambda: apply_safeguards(plan, active_accounts=snap.num_rows, settings=settings,
+                                                         feed_ok=True, full_file_ratio=1.0, approve_destructive=False), 1)
+    initial, plan0 = timed(lambda: plan_users(current, snap.slice(0, 0), settings, AS_OF, vpd="999"), repeat)
+    return {"persons": persons, "snapshot_users": snap.num_rows, "reference_s": ref, "steady_s": steady,
+            "steady_actions": plan.actions.num_rows, "kinds": pd.Series(plan.actions["kind"].to_pylist()).value_counts().to_dict(),
+            "safeguards_s": guard, "held": summary["held"], "initial_s": initial, "initial_actions": plan0.actions.num_rows}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--persons", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
-    current, snap = build(a.persons)
-    settings = TrustSettings(vpd="999")
-    ref, _ = timed(lambda: current["persons"].to_pandas().merge(snap.to_pandas(), left_on="person_id",
-                                                                right_on="cf_esr_person_id", how="left"), a.repeat)
-    steady, plan = timed(lambda: plan_users(current, snap, settings, AS_OF, vpd="999"), a.repeat)
-    kinds = pd.Series(plan.actions["kind"].to_pylist()).value_counts().to_dict()
-    guard, (_, summary) = timed(lambda: apply_safeguards(plan, active_accounts=snap.num_rows, settings=settings,
-                                                         feed_ok=True, full_file_ratio=1.0, approve_destructive=False), 1)
-    empty = snap.slice(0, 0)
-    initial, plan0 = timed(lambda: plan_users(current, empty, settings, AS_OF, vpd="999"), a.repeat)
-    print(f"persons={a.persons:,} snapshot_users={snap.num_rows:,} (best of {a.repeat})")
+    m = measure(a.persons, a.repeat)
+    ref, steady, initial = m["reference_s"], m["steady_s"], m["initial_s"]
+    print(f"persons={a.persons:,} snapshot_users={m['snapshot_users']:,} (best of {a.repeat})")
     print(f"reference merge           {ref:7.2f} s")
-    print(f"plan_users steady state   {steady:7.2f} s  ({steady / ref:5.1f}x reference)  actions={plan.actions.num_rows:,} {kinds}")
-    print(f"apply_safeguards          {guard:7.2f} s  held={summary['held']:,}")
-    print(f"plan_users initial load   {initial:7.2f} s  ({initial / ref:5.1f}x reference)  actions={plan0.actions.num_rows:,}")
+    print(f"plan_users steady state   {steady:7.2f} s  ({steady / ref:5.1f}x reference)  actions={m['steady_actions']:,} {m['kinds']}")
+    print(f"apply_safeguards          {m['safeguards_s']:7.2f} s  held={m['held']:,}")
+    print(f"plan_users initial load   {initial:7.2f} s  ({initial / ref:5.1f}x reference)  actions={m['initial_actions']:,}")
     print("bar: each plan_users < 10 s:", "OK" if max(steady, initial) < 10 else "MISSED")
 
 

@@ -44,6 +44,45 @@ def reference_parse(path: Path) -> float:
     return time.perf_counter() - start
 
 
+def measure(path: Path, workdir: Path, repeat: int = 3, validate: bool = True) -> dict:
+    """Stage `path` (best of `repeat`) against the pyarrow.csv reference (best of `repeat`), then validate once.
+
+    Returns the figures of main's printout plus `go` (the last staged file, for callers that go on with it)."""
+    from cstf.esr.reader import read_go_file
+    from cstf.staging.store import StagingStore
+
+    # Best of N for both sides: the machine's noise should not decide the ratio.
+    ref = min(reference_parse(path) for _ in range(repeat))
+    stage = float("inf")
+    for i in range(repeat):
+        gc.collect()
+        store = StagingStore(workdir / f"staging{i}")
+        t = time.perf_counter()
+        go = read_go_file(path)
+        store.write_file_tables(go)
+        stage = min(stage, time.perf_counter() - t)
+    validate_s = None
+    if validate:
+        t = time.perf_counter()
+        try:
+            from cstf.validation import References, validate_tables
+            tables = {k: v.to_pandas(date_as_object=False) for k, v in go.tables.items()}
+            refs = References(person_ids=frozenset(tables["PRA"]["person_id"]), competence_ids=frozenset(tables["CDA"]["competence_id"]))
+            validate_tables(tables, references=refs)
+            validate_s = time.perf_counter() - t
+        except ImportError:
+            pass
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    return {
+        "file": path.name, "mb": round(path.stat().st_size / 1e6, 1), "rows": go.rows,
+        "reference_parse_s": round(ref, 2), "stage_s": round(stage, 2),
+        "throughput_ratio": round(ref / stage, 2),
+        "validate_s": round(validate_s, 2) if validate_s is not None else None,
+        "stage_plus_validate_s": round(stage + (validate_s or 0), 2), "peak_rss_gb": round(peak_gb, 2),
+        "go": go,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--persons", type=int, default=100_000)
@@ -51,8 +90,6 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the best counts")
     args = ap.parse_args()
-    from cstf.staging.store import StagingStore
-    from cstf.esr.reader import read_go_file
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -63,34 +100,8 @@ def main() -> None:
             t = time.perf_counter()
             path = generate(tmp / "landing", persons=args.persons, days=0, seed=7).files[0]
             print(f"generated {path.name} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-        # Best of N for both sides: the machine's noise should not decide the ratio.
-        ref = min(reference_parse(path) for _ in range(args.repeat))
-        stage = float("inf")
-        for i in range(args.repeat):
-            gc.collect()
-            store = StagingStore(tmp / f"staging{i}")
-            t = time.perf_counter()
-            go = read_go_file(path)
-            store.write_file_tables(go)
-            stage = min(stage, time.perf_counter() - t)
-        t = time.perf_counter()
-        validate_s = None
-        try:
-            from cstf.validation import References, validate_tables
-            tables = {k: v.to_pandas(date_as_object=False) for k, v in go.tables.items()}
-            refs = References(person_ids=frozenset(tables["PRA"]["person_id"]), competence_ids=frozenset(tables["CDA"]["competence_id"]))
-            validate_tables(tables, references=refs)
-            validate_s = time.perf_counter() - t
-        except ImportError:
-            pass
-        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-        result = {
-            "file": path.name, "mb": round(path.stat().st_size / 1e6, 1), "rows": go.rows,
-            "reference_parse_s": round(ref, 2), "stage_s": round(stage, 2),
-            "throughput_ratio": round(ref / stage, 2),
-            "validate_s": round(validate_s, 2) if validate_s is not None else None,
-            "stage_plus_validate_s": round(stage + (validate_s or 0), 2), "peak_rss_gb": round(peak_gb, 2),
-        }
+        result = measure(path, tmp, args.repeat)
+        result.pop("go")
         print(json.dumps(result) if args.json else "\n".join(f"{k:>22}: {v}" for k, v in result.items()))
 
 

@@ -1,0 +1,83 @@
+"""What every benchmark reports, and how run_all prints it.
+
+A benchmark hands back `Figure`s: a measured figure (seconds, rows/s, ...) and, when it has one,
+its ratio to a reference measured in the same run on the same machine, so a busy or slower
+machine moves both sides together and the ratio still says something.
+"""
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for _p in (str(ROOT / "plugins"), str(ROOT)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str                 # the table row, e.g. "stage"
+    size: int                 # persons in the run
+    figure: float             # what was measured
+    unit: str                 # "s", "actions/s", ...
+    ratio: float | None = None      # figure against the reference (the direction is said by `reference`)
+    reference: str | None = None    # what the ratio is against, e.g. "pyarrow.csv parse 1.2 s"
+
+    def cell(self) -> str:
+        if self.figure != self.figure:  # NaN: the step could not be measured; the reference says why
+            return f"not measured: {self.reference}"
+        text = f"{_num(self.figure)} {self.unit}"
+        if self.ratio is not None:
+            text += f" (×{self.ratio:.2f} {self.reference or ''})".rstrip()
+        elif self.reference:
+            text += f" ({self.reference})"
+        return text
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _num(v: float) -> str:
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+_T0 = time.monotonic()
+
+
+def progress(msg: str) -> None:
+    """A progress line on stderr (the table goes to stdout)."""
+    print(f"[{time.monotonic() - _T0:7.1f} s] {msg}", file=sys.stderr, flush=True)
+
+
+def timed(fn, repeat: int = 1):
+    """(best seconds of `repeat` calls, the last result)."""
+    best, out = float("inf"), None
+    for _ in range(max(1, repeat)):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def markdown_table(figures: list[Figure], sizes: list[int], order: list[str]) -> str:
+    """One row per benchmark, one column per size."""
+    cells = {(f.name, f.size): f.cell() for f in figures}
+    names = [n for n in order if any(f.name == n for f in figures)]
+    names += sorted({f.name for f in figures} - set(names))
+    head = "| Benchmark | " + " | ".join(f"{s:,} persons" for s in sizes) + " |"
+    rule = "|---|" + "---|" * len(sizes)
+    rows = ["| " + n + " | " + " | ".join(cells.get((n, s), "—") for s in sizes) + " |" for n in names]
+    return "\n".join([head, rule, *rows])
