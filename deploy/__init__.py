@@ -1,0 +1,1 @@
+"""Deployment helpers: the native cluster (`make cluster`) that mirrors docker-compose.yaml."""

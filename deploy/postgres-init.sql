@@ -1,0 +1,3 @@
+-- docker-compose.yaml: PostgreSQL's first start creates the state DB next to Airflow's metadata DB
+-- (owned by POSTGRES_USER). A managed PostgreSQL service would get its own role for it instead.
+CREATE DATABASE cstf_state;
