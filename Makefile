@@ -27,15 +27,35 @@ install: $(STAMP)
 run: $(STAMP)
 	CSTF_WORKDIR=$(WORKDIR) $(VENV)/bin/cstf demo --workdir $(WORKDIR)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# Debian's Chromium for the browser tests (tests/web), installed when missing and we are root;
+# otherwise those tests skip with the reason (under CI=true they fail).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium; } \
+	  || echo "Chromium not installed (need root for apt-get): browser tests will skip"
+
 # The Airflow UI on http://localhost:8080 with this project's DAGs (user and password printed at start).
+# The auditor pages are at /cstf ("CSTF" in the navigation) over the demo's state DB (made by `make run` if missing).
 airflow: $(STAMP)
+	test -f $(WORKDIR)/state.db || $(MAKE) run
+	@echo "Auditor pages: http://localhost:8080/cstf/ (sign in with the user printed below)"
 	CSTF_WORKDIR=$(WORKDIR) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/airflow standalone
 
+# Every benchmark at 10k, 50k and 100k persons; one table, also in work/bench/summary.md (BENCH_ARGS=--quick: a smoke run).
 bench: $(STAMP)
-	$(PY) bench/bench_stage.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+# docker-compose.yaml's topology natively (PostgreSQL, Redis, CeleryExecutor, two workers) with demo files
+# for VPD 998 and 999; logs and pids in work/cluster/. See docs/deployment.md.
+.PHONY: cluster cluster-stop
+cluster: $(STAMP)
+	$(PY) -m deploy.cluster start --demo-files
+
+cluster-stop:
+	$(PY) -m deploy.cluster stop
 
 clean:
 	rm -rf work .pytest_cache

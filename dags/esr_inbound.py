@@ -1,8 +1,10 @@
 """esr_inbound: ESR GO files -> staging -> current state -> Totara accounts, per trust, daily.
 
-    resolve trusts -> [per trust] discover -> register -> stage -> validate -> promote
+    resolve trusts -> [per trust] fetch -> discover -> register -> stage -> validate -> promote
+                                  -> request full extract (GDR, when held for a gap)
                                   -> snapshot users -> plan users -> apply users
-                                  -> snapshot completions -> plan competences -> apply competences -> report
+                                  -> snapshot completions -> plan competences -> apply competences
+                                  -> record competence status (ESR versus Totara, compliance) -> report
 
 Params: run_date (YYYY-MM-DD; default the logical date), vpd (one trust; default all
 configured), mode (plan: stage, plan and report, change nothing in Totara; apply),
@@ -40,6 +42,10 @@ def esr_inbound():
     @task_group
     def trust(item: dict):
         @task(**RETRY_IO)
+        def fetch(item: dict) -> dict:  # ESR's Out/ -> landing over FTPS; a no-op without an FTPS Connection
+            return ops.fetch(item, get_current_context())
+
+        @task(**RETRY_IO)
         def discover(item: dict) -> dict:
             return ops.discover(item, get_current_context())
 
@@ -58,6 +64,10 @@ def esr_inbound():
         @task(**RETRY_IO)
         def promote(item: dict) -> dict:
             return ops.promote(item, get_current_context())
+
+        @task(trigger_rule="all_done", **RETRY_IO)  # a hold from this run or an earlier one: one GDR per hold
+        def request_full_extract(item: dict) -> dict:
+            return ops.request_full_extract(item, get_current_context())
 
         # The user steps run after a failed feed too (the last good state still counts), but then the
         # planner holds every suspension: a held or rejected feed never suspends anyone.
@@ -85,16 +95,22 @@ def esr_inbound():
         def apply_competences(item: dict) -> dict:
             return users.apply_competences(item, get_current_context())
 
+        # After a failed apply too: what Totara holds is read back, so the status is never a guess.
+        @task(trigger_rule="all_done", **RETRY_IO)
+        def record_status(item: dict) -> dict:
+            return users.record_status(item, get_current_context())
+
         @task(trigger_rule="all_done")
         def report(item: dict) -> dict:
             return ops.report(item, get_current_context())
 
-        applied = promote(validate(stage(register(discover(item)))))
+        applied = promote(validate(stage(register(discover(fetch(item))))))
+        applied >> request_full_extract(item)
         snap = snapshot_users(item)
         applied >> snap
         completions = snapshot_completions(item)
         apply_users(plan_users(snap)) >> completions  # the same run's user snapshot is the account list
-        apply_competences(plan_competences(completions)) >> report(item)
+        apply_competences(plan_competences(completions)) >> record_status(item) >> report(item)
 
     trust.expand(item=resolve_trusts())
 

@@ -108,7 +108,8 @@ def make_plan(job: InboundJob) -> dict:
              target=r["certification"] or r["competence_id"], before_json=None,
              after_json=f'{{"completion_date":"{r["completion_date"]}","due_date":"{r["due_date"]}","source_vpd":"{r["source_vpd"]}"}}',
              destructive=False, held=False, hold_reason=r["reason"] if r["kind"] == "skip" else None,
-             source_file=r["source_file"], source_line=r["source_line"], as_of=str(r["as_of"])) for r in rows])
+             source_file=r["source_file"], source_line=r["source_line"], as_of=str(r["as_of"])) for r in rows],
+        try_number=job.ctx.try_number)
     by_rule = Counter(f"{r['kind']}:{r['rule']}" for r in rows)
     report = _report_path(job).with_name(f"plan_competences_{_report_path(job).stem.split('_', 2)[-1]}.csv")
     write_plan_csv(actions, ["action_id", "person_id", "kind", "rule", "certification", "competence_id",
@@ -142,3 +143,52 @@ def apply_plan(job: InboundJob, client) -> dict:
         raise ApplyFailed(f"{len(failed)} competence action(s) failed after retries: " +
                           "; ".join(f"{o.action_id}: {o.message}" for o in failed[:20]))
     return summary
+
+
+def completions_after_apply(job: InboundJob, client) -> pa.Table:
+    """Totara's completions once this run's actions are in: the snapshot, with every completion Totara changed
+    since it (incremental read-back, totara-api §10.4) replacing the snapshot's rows of that user and
+    certification. Read back rather than inferred from the done outcomes: Totara computes the expiry
+    (§7.5) and the window state itself, and a run that failed half-way changed only part of the plan.
+    Without a client (plan mode: nothing was changed) the snapshot is the answer."""
+    snap = pq.read_table(completions_path(job))
+    if client is None:
+        return snap
+    since = pc.max(snap["time_modified"]).as_py() if snap.num_rows else None  # inclusive: same-second changes too
+    rows = [{c: r.get(c) for c in COMPLETION_COLUMNS} for r in client.iter_certification_completions(
+        changed_since=None if since is None else str(since), include_history=True)]
+    if not rows:
+        return snap
+    changed = pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.bool_() if c == "is_history" else pa.string())
+                                                          for c in COMPLETION_COLUMNS]))
+    for c in ("time_completed", "time_expires", "time_modified"):
+        changed = changed.set_column(changed.schema.get_field_index(c), c, changed[c].cast(pa.int64()))
+    changed = changed.cast(snap.schema)
+
+    def key(t: pa.Table) -> pa.Array:
+        return pc.binary_join_element_wise(pc.cast(t["user_id"], pa.string()), t["certification_idnumber"], "\x1f")
+    stale = pc.is_in(key(snap), value_set=key(changed).combine_chunks())
+    return pa.concat_tables([snap.filter(pc.invert(pc.fill_null(stale, False))), changed])
+
+
+def record_status(job: InboundJob, client) -> dict:
+    """The competence status of the trust after this run (ESR versus Totara, compliance) replaces the
+    previous one in the state DB, and the mapping set in force is recorded (reports compliance,
+    differences, mappings). The account list is this run's user snapshot, as for the plan."""
+    from cstf.ledger.status import file_sha256, record_mapping_set, replace_status
+    from cstf.reconcile.competences import ACTION_SCHEMA
+    from cstf.reconcile.status import build_status
+
+    mappings = load_trust_mappings(job)
+    plan = pq.read_table(plan_path(job)) if plan_path(job).exists() else ACTION_SCHEMA.empty_table()
+    result = build_status(plan, current_state(job), pq.read_table(snapshot_path(job)), completions_after_apply(job, client),
+                          mappings, job.trust, job.ctx.run_date, vpd=job.vpd, run_id=job.ctx.run_id)
+    stored = replace_status(job.db, job.vpd, result.rows, result.compliance)
+    sha = file_sha256(mappings.source) if mappings.source else None
+    if sha:
+        stored.update(record_mapping_set(job.db, job.vpd, mappings.table(), sha256=sha, source=mappings.source,
+                                         run_id=job.ctx.run_id))
+    counts = result.counts()
+    job.audit("competence_status", "ok", counts=counts)
+    log.info("VPD %s competence status: %s", job.vpd, counts)
+    return {"status": counts, **{k: v for k, v in stored.items() if k != "sha256"}}

@@ -7,6 +7,8 @@
     cstf config check [--trusts DIR]
     cstf mappings check|profile --vpd V [--workdir DIR]
     cstf demo [--workdir DIR]
+    cstf report compliance|differences|mappings --vpd V [--subject S] [--organisation O] [--kind K] [--csv FILE]
+    cstf audit person ID|run RUN_ID [--vpd V] [--csv FILE]
 """
 from __future__ import annotations
 
@@ -260,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     cc = csub.add_parser("check", help="load and check every trust settings file")
     cc.add_argument("--trusts", type=Path)
     cc.set_defaults(func=cmd_config_check)
+
+    from cstf.report_cli import add_parser as add_report_parser
+    add_report_parser(sub)  # cstf report compliance|differences|mappings
+    from cstf.audit_cli import add_parser as add_audit_parser
+    add_audit_parser(sub)  # cstf audit person|run
     return p
 
 

@@ -161,7 +161,8 @@ def register(job: InboundJob, names: list[str], paths: dict[str, Path] | None = 
                          file_type=gname.file_type, file_date=gname.file_date, sequence=gname.sequence,
                          window_start=prev.isoformat() if prev else None,
                          window_end=current.isoformat() if current else None,
-                         extract_ts=extract.isoformat() if extract else None, run_id=job.ctx.run_id)
+                         extract_ts=extract.isoformat() if extract else None, run_id=job.ctx.run_id,
+                         try_number=job.ctx.try_number)
         reg = job.db.register_file(rec)
         if reg.outcome == "changed":
             msg = f"{name}: a file of this name was already received with other content (sha256 {reg.record.sha256[:12]}...); refusing the changed file"
@@ -181,20 +182,24 @@ def register(job: InboundJob, names: list[str], paths: dict[str, Path] | None = 
         if blocked_by:
             _hold_file(job, name, f"waiting for {blocked_by}", outcomes)
             continue
-        if current is None:  # unreadable header: staging will refuse it with the exact reason
+        if current is None or (gname.file_type == "GOC" and prev is None):
+            # An unreadable header, or a change file without a window start: staging refuses
+            # it with the exact reason (no window can be checked against the watermark).
             proceed.append(name)
             continue
         d = decide(gname.file_type, gname.sequence, prev, current, watermark, held=held and gname.file_type != "GOF")
         for w in d.warnings:
             log.warning("%s: %s", name, w)
         if d.action == "superseded":
-            job.db.set_file_status(name, "superseded", reason=d.reason, run_id=job.ctx.run_id)
+            job.db.set_file_status(name, "superseded", reason=d.reason, run_id=job.ctx.run_id,
+                                   try_number=job.ctx.try_number, rule="sequencing_superseded")
             job.audit("register", "superseded", name, detail=d.reason)
             outcomes.append(FileOutcome(name, "superseded", error=None, warnings=[d.reason]))
             continue
         if d.action == "hold":
-            job.db.hold_vpd(job.vpd, reason=f"{name}: {d.reason}", file_name=name)
-            _hold_file(job, name, d.reason, outcomes)
+            job.db.hold_vpd(job.vpd, reason=f"{name}: {d.reason}", file_name=name, run_id=job.ctx.run_id,
+                            try_number=job.ctx.try_number, rule="sequencing_hold")
+            _hold_file(job, name, d.reason, outcomes, rule="sequencing_hold")
             blocked_by = name
             continue
         job.audit("register", "accepted", name, detail="; ".join(d.warnings) or None)
@@ -204,8 +209,9 @@ def register(job: InboundJob, names: list[str], paths: dict[str, Path] | None = 
     return proceed, outcomes
 
 
-def _hold_file(job: InboundJob, name: str, reason: str, outcomes: list[FileOutcome]) -> None:
-    job.db.set_file_status(name, "held", reason=reason, run_id=job.ctx.run_id)
+def _hold_file(job: InboundJob, name: str, reason: str, outcomes: list[FileOutcome],
+               rule: str = "waiting_for_earlier_file") -> None:
+    job.db.set_file_status(name, "held", reason=reason, run_id=job.ctx.run_id, try_number=job.ctx.try_number, rule=rule)
     job.audit("register", "held", name, detail=reason)
     log.warning("%s held: %s", name, reason)
     outcomes.append(FileOutcome(name, "held", error=reason))
@@ -236,13 +242,16 @@ def stage(job: InboundJob, names: list[str], paths: dict[str, Path] | None = Non
                 _hold_file(job, later, f"waiting for {name}", outcomes)
             break
         job.store.write_file_tables(go)
+        persons = _person_of_lines(go.quarantine)
         q = go.quarantine.drop_columns(["raw"]).to_pylist()  # raw lines stay in the staging area only
         if q:
-            job.db.record_quarantine([dict(run_id=job.ctx.run_id, file_name=name, vpd=job.vpd, line=r["line"],
-                                           record_type=r["record_type"], record_key=r["record_key"], reason=r["reason"],
-                                           source="reader") for r in q])
+            job.db.record_quarantine([dict(run_id=job.ctx.run_id, try_number=job.ctx.try_number, file_name=name,
+                                           vpd=job.vpd, line=r["line"], record_type=r["record_type"],
+                                           record_key=r["record_key"], person_id=pid, rule="reader", reason=r["reason"],
+                                           source="reader") for r, pid in zip(q, persons)])
         counts = {"rows": go.rows, **go.accounting(), "ignored_by_type": go.ignored, "warnings": len(go.warnings)}
-        job.db.set_file_status(name, "staged", counts=counts, run_id=job.ctx.run_id)
+        job.db.set_file_status(name, "staged", counts=counts, run_id=job.ctx.run_id, try_number=job.ctx.try_number,
+                               rule="reader")
         job.audit("stage", "staged", name, counts=counts, detail="; ".join(go.warnings[:20]) or None)
         for w in go.warnings:
             log.warning(w)
@@ -253,9 +262,26 @@ def stage(job: InboundJob, names: list[str], paths: dict[str, Path] | None = Non
     return staged, outcomes
 
 
+def _person_of_lines(quarantine: pa.Table) -> list:
+    """The ESR person id of each quarantined line, where its record type carries one in field 2 (PRA, ASA,
+    CMA): read from the raw line, which itself never leaves staging. Whole-column work, no loop per line."""
+    if quarantine.num_rows == 0:
+        return []
+    layouts = load_layouts().by_type
+    with_person = [c for c, lay in layouts.items() if len(lay.columns) > 1 and lay.columns[1].name == "person_id"]
+    padded = pc.binary_join_element_wise(pc.fill_null(quarantine["raw"], ""), "~~", "")  # every line has a field 2
+    second = pc.list_element(pc.split_pattern(padded, "~", max_splits=2), 1)
+    second = pc.utf8_trim_whitespace(second)
+    keep = pc.and_(pc.is_in(quarantine["record_type"], value_set=pa.array(with_person, pa.string())),
+                   pc.greater(pc.utf8_length(second), 0))
+    return pc.if_else(keep, second, None).to_pylist()
+
+
 def _reject(job: InboundJob, name: str, step: str, message: str, outcomes: list[FileOutcome]) -> None:
-    job.db.set_file_status(name, "rejected", reason=message, run_id=job.ctx.run_id)
-    job.db.hold_vpd(job.vpd, reason=f"{name} rejected: {message}", file_name=name)
+    job.db.set_file_status(name, "rejected", reason=message, run_id=job.ctx.run_id, try_number=job.ctx.try_number,
+                           rule=f"{step}_rejected")
+    job.db.hold_vpd(job.vpd, reason=f"{name} rejected: {message}", file_name=name, run_id=job.ctx.run_id,
+                    try_number=job.ctx.try_number, rule=f"{step}_rejected")
     job.audit(step, "rejected", name, detail=message)
     log.error("%s rejected: %s", name, message)
     outcomes.append(FileOutcome(name, "rejected", error=f"{name}: {message}"))
@@ -291,16 +317,18 @@ def validate(job: InboundJob, names: list[str]) -> tuple[list[str], list[FileOut
         failures_path = report_dir / f"{Path(name).stem}.failures.csv"
         report_dir.mkdir(parents=True, exist_ok=True)
         result.write_failures(failures_path)
-        job.db.record_validation([dict(run_id=job.ctx.run_id, file_name=name, vpd=job.vpd, details_path=str(failures_path),
+        job.db.record_validation([dict(run_id=job.ctx.run_id, try_number=job.ctx.try_number, file_name=name, vpd=job.vpd, details_path=str(failures_path),
                                        record_type=s["record_type"], expectation=s["expectation"], column_name=s.get("column"),
                                        severity=s["severity"], success=s["success"], unexpected_count=s["unexpected_count"],
                                        element_count=s["element_count"]) for s in result.summary
                                   if s["success"] is not None])  # None: the rule's column is not in this file
         q = result.quarantine
         if len(q):
-            job.db.record_quarantine([dict(run_id=job.ctx.run_id, file_name=name, vpd=job.vpd, line=int(r.line),
-                                           record_type=r.record_type, record_key=r.record_key, reason=r.reason,
-                                           source="validation") for r in q.itertuples()])
+            pids = _person_of_failures(frames, q)
+            job.db.record_quarantine([dict(run_id=job.ctx.run_id, try_number=job.ctx.try_number, file_name=name,
+                                           vpd=job.vpd, line=int(r.line), record_type=r.record_type,
+                                           record_key=r.record_key, person_id=pid, rule=getattr(r, "expectation", None),
+                                           reason=r.reason, source="validation") for r, pid in zip(q.itertuples(), pids)])
         summary = result.to_dict()
         if result.file_failed and len(result.quarantined_lines) > job.trust.inbound.quarantine_floor:
             _reject(job, name, "validate", result.failure_reason, outcomes)
@@ -308,7 +336,8 @@ def validate(job: InboundJob, names: list[str]) -> tuple[list[str], list[FileOut
                 _hold_file(job, later, f"waiting for {name}", outcomes)
             break
         counts = dict(rec.counts if rec else {}, validation=summary)
-        job.db.set_file_status(name, "validated", counts=counts, run_id=job.ctx.run_id)
+        job.db.set_file_status(name, "validated", counts=counts, run_id=job.ctx.run_id, try_number=job.ctx.try_number,
+                               rule="validation")
         job.audit("validate", "passed", name, counts=summary)
         for w in result.warnings:
             log.warning("%s: %s", name, w)
@@ -316,6 +345,20 @@ def validate(job: InboundJob, names: list[str]) -> tuple[list[str], list[FileOut
         outcomes.append(FileOutcome(name, "validated", quarantined=[
             {"line": int(r.line), "record_type": r.record_type, "reason": r.reason} for r in q.itertuples()]))
     return passed, outcomes
+
+
+def _person_of_failures(frames: dict, q) -> list:
+    """The ESR person id of each line validation quarantined, looked up by (record type, line) in the staged
+    tables that carry a person id (one merge, not a loop per line)."""
+    import pandas as pd
+    parts = [pd.DataFrame({"record_type": code, "line": f["_line"].astype("int64"), "person_id": f["person_id"]})
+             for code, f in frames.items() if "person_id" in f.columns and "_line" in f.columns]
+    if not parts or not len(q):
+        return [None] * len(q)
+    lookup = pd.concat(parts, ignore_index=True).drop_duplicates(["record_type", "line"])
+    keyed = pd.DataFrame({"record_type": q["record_type"].to_numpy(), "line": q["line"].astype("int64").to_numpy()})
+    found = keyed.merge(lookup, on=["record_type", "line"], how="left")["person_id"]
+    return [None if pd.isna(v) else str(v) for v in found]
 
 
 # --- promote -------------------------------------------------------------------------------------
@@ -342,7 +385,8 @@ def promote(job: InboundJob, names: list[str]) -> list[FileOutcome]:
                 rec.counts["full_persons_ratio"] = round(persons / previous, 4)
             fields.update(full_file_name=name, full_persons=persons)
         job.db.set_watermark(job.vpd, **fields)
-        job.db.set_file_status(name, "applied", counts=rec.counts, run_id=job.ctx.run_id)
+        job.db.set_file_status(name, "applied", counts=rec.counts, run_id=job.ctx.run_id, try_number=job.ctx.try_number,
+                               rule="promote")
         hold = job.db.get_hold(job.vpd)
         if gname.file_type == "GOF" and hold and _held_before(hold, gname):
             job.db.release_vpd(job.vpd, released_by=f"full file {name}", note="a full file resets the VPD")

@@ -106,6 +106,39 @@ def dob_digest(stored: str | None, key: bytes) -> str | None:
 
 # --- plan ----------------------------------------------------------------------------------------
 
+PLAN_AUDIT_COLUMNS = ["action_id", "person_id", "kind", "rule", "target", "before", "after", "destructive", "held",
+                      "hold_reason", "source_file", "source_line", "as_of"]
+
+
+def record_person_ids(job: InboundJob, current: dict[str, pa.Table], snapshot: pa.Table, actions: pa.Table) -> int:
+    """Keep the state DB's person index (ids only) so auditors find a person by ESR person id, employee number
+    or Totara username: ESR's person/employee numbers joined with the account the snapshot holds and the
+    username this plan gives a new or promoted account."""
+    import pandas as pd
+    persons = current.get("persons")
+    if persons is None or "person_id" not in persons.column_names:
+        return 0
+    emp = persons["employee_number"] if "employee_number" in persons.column_names else pa.nulls(persons.num_rows, pa.string())
+    people = pd.DataFrame({"person_id": persons["person_id"].cast(pa.string()).to_pandas(),
+                           "employee_number": emp.cast(pa.string()).to_pandas()}).fillna("").drop_duplicates()
+    pid_col = f"cf_{job.trust.users.person_id_field}"
+    accounts = pd.DataFrame(columns=["person_id", "username", "totara_id"])
+    if pid_col in snapshot.column_names:
+        accounts = pd.DataFrame({"person_id": snapshot[pid_col].cast(pa.string()).to_pandas(),
+                                 "username": snapshot["username"].cast(pa.string()).to_pandas(),
+                                 "totara_id": snapshot["id"].cast(pa.string()).to_pandas()}).dropna(subset=["person_id"])
+    planned = pc.extract_regex(pc.fill_null(actions["after"], ""), r'"username":\s*"(?P<username>[^"]*)"')
+    named = pc.is_valid(planned)
+    if pc.any(named).as_py():
+        new = pd.DataFrame({"person_id": actions.filter(named)["person_id"].to_pandas(),
+                            "username": pc.struct_field(planned.filter(named), [0]).to_pandas(), "totara_id": None})
+        accounts = pd.concat([accounts, new], ignore_index=True)
+    both = people.merge(accounts, on="person_id", how="left")
+    both["username"] = both["username"].fillna("")
+    return job.db.record_person_ids(job.vpd, {c: both[c].tolist() for c in ("person_id", "employee_number", "username",
+                                                                        "totara_id")},
+                                    run_id=job.ctx.run_id, try_number=job.ctx.try_number)
+
 def _feed_ok(job: InboundJob) -> tuple[bool, str]:
     hold = job.db.get_hold(job.vpd)
     if hold:
@@ -145,7 +178,7 @@ def make_plan(job: InboundJob, approve_destructive: bool = False) -> dict:
         plan_table = pa.table({})
         summary = {"planned": 0, "skipped_reason": f"users already planned up to {reached}; {as_of} is older"}
         log.info("VPD %s: %s", job.vpd, summary["skipped_reason"])
-        job.db.record_plan(job.ctx.run_id, job.vpd, STEP, [])
+        job.db.record_plan(job.ctx.run_id, job.vpd, STEP, [], try_number=job.ctx.try_number)
         _write_plan(job, None)
         job.audit("plan_users", "skipped", detail=summary["skipped_reason"])
         return summary
@@ -158,11 +191,11 @@ def make_plan(job: InboundJob, approve_destructive: bool = False) -> dict:
         settings=job.trust, feed_ok=feed_ok, full_file_ratio=_full_file_ratio(job), approve_destructive=approve_destructive)
     _write_plan(job, actions)
     rows = actions.to_pylist()
-    job.db.record_plan(job.ctx.run_id, job.vpd, STEP, [
-        dict(action_id=r["action_id"], person_id=r["person_id"], kind=r["kind"], rule=r["rule"], target=r["target"],
-             before_json=r["before"], after_json=r["after"], destructive=r["destructive"], held=r["held"],
-             hold_reason=r["hold_reason"], source_file=r["source_file"], source_line=r["source_line"],
-             as_of=str(r["as_of"])) for r in rows])
+    # Column-wise into the state DB (the payload stays in the Parquet plan: it may carry what we never audit).
+    job.db.record_plan(job.ctx.run_id, job.vpd, STEP, actions.select(PLAN_AUDIT_COLUMNS).rename_columns(
+        [{"before": "before_json", "after": "after_json"}.get(c, c) for c in PLAN_AUDIT_COLUMNS]),
+        try_number=job.ctx.try_number)
+    record_person_ids(job, current, snapshot, actions)
     by_kind = Counter(r["kind"] for r in rows)
     held = [r for r in rows if r["held"]]
     summary = {

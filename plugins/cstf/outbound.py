@@ -181,17 +181,21 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def deliver(job: InboundJob, ledger: OutboundLedger) -> list[str]:
-    """Move written files from the outbox to ESR's In/ folder (a local folder by default)."""
+def deliver(job: InboundJob, ledger: OutboundLedger, upload=None) -> list[str]:
+    """Move written files from the outbox to ESR's In/ folder (a local folder by default; `upload(path)`, e.g.
+    over FTPS, when given)."""
     folders = Folders.from_env(job)
     moved = []
     for f in ledger.files(job.vpd):
         src = folders.outbox / f["file_name"]
         if f.get("delivered_at") or not src.exists():
             continue
-        folders.esr_in.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, folders.esr_in / f".{f['file_name']}.part")  # upload under a temporary name, then rename
-        os.replace(folders.esr_in / f".{f['file_name']}.part", folders.esr_in / f["file_name"])
+        if upload is not None:
+            upload(src)
+        else:
+            folders.esr_in.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, folders.esr_in / f".{f['file_name']}.part")  # upload under a temporary name, then rename
+            os.replace(folders.esr_in / f".{f['file_name']}.part", folders.esr_in / f["file_name"])
         src.unlink()
         ledger.mark_delivered(f["file_name"])
         job.audit("deliver_outbound", "ok", file_name=f["file_name"])

@@ -118,11 +118,8 @@ def _independent_counts(run: Run, path: Path, name: str) -> dict:
 
 
 # Cases whose documented outcome the code does not give yet, each with the bug it shows (outside the reader).
-KNOWN_BUGS = {
-    "delta_without_window_start": "cstf.inbound.register passes a GOC's missing previous run (None) to "
-                                  "sequencing.decide, which compares it with the watermark: TypeError before the "
-                                  "reader can refuse the file",
-}
+# Cases the code does not yet handle as documented (strict: they fail loudly once fixed).
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case_id", [

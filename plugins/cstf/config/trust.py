@@ -19,6 +19,9 @@ class InboundSettings(BaseModel):
         10, ge=0, description="...and only when more than this many lines are bad, so a tiny delta is not refused for two lines")
     max_invalid_share: float = Field(
         0.05, ge=0, le=1, description="fail validation when more than this share of rows break a quarantining rule")
+    retention_days: int = Field(
+        90, ge=1, description="keep staged file tables, quarantined lines, old current-state versions, snapshots, "
+                              "plans and plan CSVs this many days; the daily cstf_maintenance DAG purges older ones")
 
 
 # --- Users: planner rules (spec esr-interface §4, §5.1-§5.6; totara-api §5, §12) -------------
@@ -156,6 +159,19 @@ class CompetenceSettings(BaseModel):
         False, description="record non-PERSONAL (requirement) CMA rows as skip actions; otherwise only counted")
 
 
+class TransportSettings(BaseModel):
+    """ESR FTPS transport (spec §7.1, §2.6): which Airflow Connection and folders this trust uses."""
+    model_config = ConfigDict(extra="forbid")
+    esr_ftps_conn_id: str | None = Field(
+        None, description="Airflow Connection of the trust's ESR FTPS account; unset: esr_ftps_default if it "
+                          "exists, else no transport (files are read from the local landing folder)")
+    out_dir: str | None = Field(None, description="ESR's outgoing folder on the server; unset: the Connection's out_dir extra, else Out")
+    in_dir: str | None = Field(None, description="ESR's incoming folder on the server; unset: the Connection's in_dir extra, else In")
+    request_full_extract_on: list[Literal["gap", "no_full_file"]] = Field(
+        default_factory=lambda: ["gap"],
+        description="holds that upload a full-extract request (GDR) to In/, once per hold (spec §7.3)")
+
+
 class TrustSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vpd: str = Field(..., description="the trust's 3-character ESR VPD code")
@@ -165,6 +181,7 @@ class TrustSettings(BaseModel):
     users: UserSettings = Field(default_factory=UserSettings)
     safeguards: SafeguardSettings = Field(default_factory=SafeguardSettings)
     competences: CompetenceSettings = Field(default_factory=CompetenceSettings)
+    transport: TransportSettings = Field(default_factory=TransportSettings)
 
     @field_validator("vpd")
     @classmethod

@@ -78,6 +78,43 @@ def _fail_on(outcomes: list[inbound.FileOutcome], step: str) -> None:
         raise AirflowFailException(f"{step}: " + "; ".join(o.error or o.name for o in bad))
 
 
+def fetch(item: dict, context: dict) -> dict:
+    """ESR's Out/ -> landing over FTPS, when the trust has an FTPS Connection; else the local folder is used as is."""
+    from cstf.hooks.esr_ftps import hook_for_trust
+    from cstf.transport import ChangedRemoteFile
+    from cstf.transport.flow import fetch_go_files
+
+    job = _job(item, context, "fetch")
+    hook = hook_for_trust(job.trust)
+    if hook is None:
+        log.info("VPD %s: no ESR FTPS connection configured; reading GO files already in %s", job.vpd,
+                 job.settings.landing_for(job.vpd))
+        return {**item, "fetched": []}
+    with hook:
+        try:
+            result = fetch_go_files(job, hook, hook.out_dir)
+        except ChangedRemoteFile as exc:  # a retry cannot fix a changed file: fail and alert
+            raise AirflowFailException(f"fetch: {exc}") from None
+    return {**item, "fetched": result.fetched}
+
+
+def request_full_extract(item: dict, context: dict) -> dict:
+    """Upload one full-extract request (GDR) per hold a full file resolves (a window gap), when FTPS is configured."""
+    from cstf.hooks.esr_ftps import hook_for_trust
+    from cstf.transport.flow import request_full_extract as request
+
+    job = _job(item, context, "request_full_extract")
+    if job.ctx.mode == "plan":  # a dry run sends nothing to ESR either
+        return {**item, "full_extract_request": None}
+    hook = hook_for_trust(job.trust)
+    if hook is None:
+        log.info("VPD %s: no ESR FTPS connection configured; no full-extract request is sent", job.vpd)
+        return {**item, "full_extract_request": None}
+    with hook:
+        sent = request(job, hook, hook.in_dir, tuple(job.trust.transport.request_full_extract_on))
+    return {**item, "full_extract_request": sent.name if sent else None}
+
+
 def discover(item: dict, context: dict) -> dict:
     job = _job(item, context, "discover")
     return {**item, "files": inbound.discover(job)}

@@ -68,3 +68,11 @@ def apply_competences(item: dict, context: dict) -> dict:
     except achievements.ApplyFailed as exc:
         raise RuntimeError(str(exc)) from None  # retried by Airflow; Totara's calls are idempotent
     return {**item, "competences_applied": summary}
+
+
+def record_status(item: dict, context: dict) -> dict:
+    from cstf import achievements
+    job = _job(item, context, "record_status")
+    # In plan mode nothing changed in Totara: the completions snapshot is the state, no read-back.
+    client = None if job.ctx.mode == "plan" else _client(job)
+    return {**item, "competence_status": achievements.record_status(job, client)["status"]}
