@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Hashable, Iterable
 
 from cstf.totara.errors import (
     TotaraBusinessError,
@@ -42,14 +42,22 @@ def _custom_field(user: dict, shortname: str) -> str | None:
 
 
 def apply_all(client, one: Callable[[dict], Outcome], actions: Iterable[dict], *, done: set[str],
-              record: Callable[[Outcome], None], what: str, progress_every: int = 500) -> list[Outcome]:
+              record: Callable[[Outcome], None], what: str, progress_every: int = 500,
+              same_target: Callable[[dict], Hashable | None] | None = None) -> list[Outcome]:
     """Run `one` on every action not held and not done, on the client's bounded pool; record each outcome
-    as soon as it is known; one failing action never stops the others."""
+    as soon as it is known; one failing action never stops the others.
+
+    same_target(action) names what an action changes (None: nothing shared). Actions on the same target
+    run one after another, in plan order, so their result never depends on which request lands first.
+    """
     todo = [a for a in actions if not a.get("held") and a.get("kind") != "skip" and a["action_id"] not in done]
     lock, finished = threading.Lock(), [0]
 
     def run(action: dict) -> Outcome:
-        outcome = one(action)
+        try:
+            outcome = one(action)
+        except Exception as exc:  # noqa: BLE001 - a bug or an unexpected failure: still one outcome per action
+            outcome = Outcome(action["action_id"], "failed", message=f"{type(exc).__name__}: {exc}")
         record(outcome)
         with lock:
             finished[0] += 1
@@ -57,13 +65,29 @@ def apply_all(client, one: Callable[[dict], Outcome], actions: Iterable[dict], *
                 log.info("applied %d of %d %s actions", finished[0], len(todo), what)
         return outcome
 
-    outcomes = []
-    for action, res in zip(todo, client.map_concurrent(run, todo)):
-        if isinstance(res, Exception):  # a bug or an unexpected failure: still one outcome per action
-            res = Outcome(action["action_id"], "failed", message=f"{type(res).__name__}: {res}")
-            record(res)
-        outcomes.append(res)
-    return outcomes
+    chains: dict[Hashable, list[dict]] = {}
+    for i, action in enumerate(todo):
+        target = same_target(action) if same_target else None
+        chains.setdefault(("target", target) if target is not None else ("alone", i), []).append(action)
+    by_id: dict[str, Outcome] = {}
+    for chain_outcomes in client.map_concurrent(lambda chain: [run(a) for a in chain], list(chains.values())):
+        for outcome in chain_outcomes:
+            by_id[outcome.action_id] = outcome
+    return [by_id[a["action_id"]] for a in todo]
+
+
+def _certification_of(action: dict) -> tuple | None:
+    """The (user, certification) a mark_complete action changes; None for anything else."""
+    if action.get("kind") != "mark_complete":
+        return None
+    p = json.loads(action["payload"])
+    return (json.dumps(p["user"], sort_keys=True), json.dumps(p["certification"], sort_keys=True))
+
+
+def _completion_order(action: dict) -> tuple:
+    if action.get("kind") != "mark_complete":
+        return ("",)
+    return (str(json.loads(action["payload"]).get("completion_date") or ""),)
 
 
 class CompetenceApplier:
@@ -74,7 +98,11 @@ class CompetenceApplier:
         self.client = client
 
     def apply(self, actions: Iterable[dict], *, done: set[str], record: Callable[[Outcome], None]) -> list[Outcome]:
-        return apply_all(self.client, self._one, actions, done=done, record=record, what="competence")
+        # Completions of one user's certification go in date order (oldest first): applied at the same
+        # time, which of two lands first would decide what is current, what is history and the expiry.
+        ordered = sorted(actions, key=_completion_order)
+        return apply_all(self.client, self._one, ordered, done=done, record=record, what="competence",
+                         same_target=_certification_of)
 
     def _one(self, action: dict) -> Outcome:
         aid = action["action_id"]
