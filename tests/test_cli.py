@@ -41,6 +41,19 @@ def test_stage_exit_code_on_a_rejected_file(tmp_path, capsys):
     assert rc == 1 and out["files"][0]["status"] == "rejected" and "byte-order mark" in out["files"][0]["error"]
 
 
+def test_stage_refuses_names_that_are_not_extracts_without_a_traceback(tmp_path, capsys):
+    gdr = tmp_path / "GO_999_GDW_GDR_20240601_00000001.DAT"
+    gdr.write_bytes(b"HDR~GO_999_GDW_GDR_20240601_00000001.DAT~20240601 000000")
+    feb30 = tmp_path / "GO_999_GDW_GOF_20240230_00000101.DAT"
+    feb30.write_bytes(Path(FILES[0]).read_bytes())
+    rc, out = stage(capsys, tmp_path / "w", str(gdr), str(feb30), FILES[0])
+    status = {f["name"]: (f["status"], f["error"]) for f in out["files"]}
+    assert rc == 1
+    assert status[gdr.name][0] == "rejected" and "only GOF and GOC are staged" in status[gdr.name][1]
+    assert status[feb30.name][0] == "rejected" and "20240230 is not a real date" in status[feb30.name][1]
+    assert status[Path(FILES[0]).name][0] == "staged"  # one bad name never stops the others
+
+
 def test_mappings_check_names_unknown_competences(tmp_path, capsys):
     stage(capsys, tmp_path, *FILES)
     trusts = tmp_path / "trusts"

@@ -66,8 +66,9 @@ def cmd_generate(args) -> int:
 
 
 def cmd_stage(args) -> int:
-    from cstf.esr.names import is_go_name, parse_go_name
+    from cstf.esr.names import FileRejected, parse_go_name
     from cstf.inbound import FileOutcome, InboundJob, RunContext, outcome_dict, process_files
+    from cstf.ledger.db import FILE_TYPES
     settings = _settings(args)
     db = _db(settings)
     paths = [Path(p).resolve() for p in args.files]
@@ -78,10 +79,14 @@ def cmd_stage(args) -> int:
     by_vpd: dict[str, list[Path]] = {}
     results: list[FileOutcome] = []
     for p in paths:
-        if is_go_name(p.name):
-            by_vpd.setdefault(parse_go_name(p.name).vpd, []).append(p)
-        else:
-            results.append(FileOutcome(p.name, "rejected", error=f"{p.name}: file name does not match GO_<VPD>_GDW_<GOC|GOF>_<YYYYMMDD>_<SEQ8>.DAT"))
+        try:  # a name that is not a GO file's (an impossible date, a GDR request) is refused, never a crash
+            gname = parse_go_name(p.name)
+            if gname.file_type not in FILE_TYPES:
+                raise FileRejected(p.name, f"a {gname.file_type} file is not an ESR extract: only GOF and GOC are staged")
+        except FileRejected as exc:
+            results.append(FileOutcome(p.name, "rejected", error=str(exc)))
+            continue
+        by_vpd.setdefault(gname.vpd, []).append(p)
     for vpd in sorted(by_vpd):
         job = InboundJob(settings, _trust_for(settings, vpd), db, RunContext(run_id=f"cli-{os.getpid()}", dag_id="cli"))
         results.extend(process_files(job, by_vpd[vpd]))

@@ -9,21 +9,14 @@ import pytest
 
 from cstf.config.trust import TrustSettings
 from cstf.hooks.esr_ftps import EsrFtpsHook, hook_for_trust
-from tests.transport.ftps_server import make_certificates, running_ftps_server
-
-
-@pytest.fixture(scope="module")
-def server_module(tmp_path_factory):
-    with running_ftps_server(tmp_path_factory.mktemp("ftps-hook")) as server:
-        yield server
+from tests.transport.conftest import ftps_server, ftps_server_module  # noqa: F401 - shared fixtures
+from tests.transport.ftps_server import make_certificates
 
 
 @pytest.fixture()
-def server(server_module, monkeypatch):
-    server_module.reset()
-    monkeypatch.setenv("SSL_CERT_FILE", str(server_module.ca_file))
-    monkeypatch.setenv("AIRFLOW_CONN_ESR_FTPS_DEFAULT", server_module.uri(timeout=20))
-    return server_module
+def server(ftps_server):
+    """The FTPS server of tests/transport, trusted and wired in as esr_ftps_default."""
+    return ftps_server
 
 
 def test_lists_plain_files_of_a_folder_with_sizes(server):

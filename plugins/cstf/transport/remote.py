@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Protocol
 
 from cstf.esr.names import GO_NAME, parse_go_name
+from cstf.esr.reader import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +139,7 @@ class _HashingSink:
         return self.fh.write(data)
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sha256_of = sha256_file  # the registry's own digest: a fetched file and a registered one compare equal
 
 
 @dataclass(frozen=True)
