@@ -96,3 +96,27 @@ def inbound_dag(dag_bag):
 @pytest.fixture(scope="session")
 def outbound_dag(dag_bag):
     return dag_bag.get_dag("esr_outbound")
+
+
+DEMO_PERSONS = 60
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, airflow_db):
+    """One `cstf demo` (the job `make run` runs) on a small feed, shared by every test that
+    inspects a demo's results (auditor pages, data-protection scan): the demo costs minutes.
+
+    Returns (workdir, returncode, output tail). Its Airflow logs go to the session's home.
+    CSTF_TEST_DEMO_WORKDIR=/path reuses a finished demo's workdir instead.
+    """
+    given = os.environ.get("CSTF_TEST_DEMO_WORKDIR")
+    if given:
+        return Path(given).resolve(), 0, ""
+    workdir = tmp_path_factory.mktemp("demo") / "work"
+    env = {k: v for k, v in os.environ.items() if k != "CSTF_STATE_DB_URL"}
+    env["CSTF_WORKDIR"] = str(workdir)
+    done = subprocess.run([str(Path(sys.executable).with_name("cstf")), "demo", "--workdir", str(workdir),
+                           "--persons", str(DEMO_PERSONS)], capture_output=True, text=True, env=env, timeout=1800)
+    if not (workdir / "state.db").exists():
+        pytest.fail(f"the demo wrote no state DB (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return workdir, done.returncode, (done.stdout[-1500:] + done.stderr[-1500:])

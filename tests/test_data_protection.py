@@ -128,20 +128,9 @@ def _sensitive_values(landing: Path) -> tuple[set[str], set[str]]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory, airflow_db):
-    import os
-
-    from cstf.demo import run_demo
-    workdir = tmp_path_factory.mktemp("dp") / "demo"
-    old = {k: os.environ.get(k) for k in ("CSTF_WORKDIR", "CSTF_STATE_DB_URL")}
-    os.environ.pop("CSTF_STATE_DB_URL", None)
-    try:
-        rc = run_demo(workdir, persons=60, seed=7)
-    finally:
-        for k, v in old.items():
-            if v is not None:
-                os.environ[k] = v
-    assert rc == 0, f"the demo failed: see {workdir / 'logs'}"
+def demo(demo_run, airflow_db):
+    workdir, returncode, output = demo_run  # the session's demo (tests/conftest.py)
+    assert returncode == 0, f"the demo failed: see {workdir / 'logs'}\n{output}"
     settings = Settings.from_env({"CSTF_WORKDIR": str(workdir)})
     db = StateDB.from_url(f"sqlite:///{_snapshot_db(workdir / 'state.db', workdir.parent / 'scan' / 'state.db')}")
     nis, dobs = _sensitive_values(settings.landing_dir)

@@ -10,16 +10,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from .live import ROOT, chromium_path, start_api_server
-
-DEMO_PERSONS = 40
-
 
 def _unavailable(reason: str):
     if os.environ.get("CI") == "true":
@@ -28,23 +23,17 @@ def _unavailable(reason: str):
 
 
 @pytest.fixture(scope="session")
-def demo_state(tmp_path_factory) -> Path:
-    """A state DB written by the demo: files, runs, plans, outcomes, quarantine, people."""
+def demo_state(demo_run) -> Path:
+    """A state DB written by the demo: files, runs, plans, outcomes, quarantine, people.
+    CSTF_TEST_DEMO_STATE=/path/state.db reuses an existing one."""
     given = os.environ.get("CSTF_TEST_DEMO_STATE")
     if given:
         return Path(given).resolve()
-    workdir = tmp_path_factory.mktemp("demo") / "work"
-    cstf = Path(sys.executable).with_name("cstf")
-    done = subprocess.run([str(cstf), "demo", "--workdir", str(workdir), "--persons", str(DEMO_PERSONS)],
-                          capture_output=True, text=True, env=dict(os.environ, CSTF_WORKDIR=str(workdir)),
-                          timeout=1800)
-    state = workdir / "state.db"
-    if not state.exists():
-        pytest.fail(f"the demo wrote no state DB (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    if done.returncode:
+    workdir, returncode, output = demo_run
+    if returncode:
         # The pages must show whatever the demo recorded, failed days included; say so in the output.
-        print(f"note: cstf demo exited {done.returncode}; pages tested on what it recorded:\n{done.stdout[-1500:]}")
-    return state
+        print(f"note: cstf demo exited {returncode}; pages tested on what it recorded:\n{output}")
+    return workdir / "state.db"
 
 
 @pytest.fixture(scope="session")
