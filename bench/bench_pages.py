@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -104,6 +105,9 @@ def measure(db_url: str, run_id: str, csv_report: str = "outbound_ledger", tries
     from cstf.ledger import StateDB, reports
 
     db = StateDB.from_url(db_url)
+    applied = db.migrate()  # a kept state from older code gets the indexes the pages now rely on
+    if applied:
+        print(f"migrated the kept state: {', '.join(applied)}", file=sys.stderr)
     ref = reference_lookup(db)
     s = samples(db, run_id)
     pages: list[dict] = []

@@ -83,8 +83,9 @@ def replace_status(db, vpd: str, rows: pa.Table, compliance: pa.Table) -> dict:
         n = _bulk_insert(conn, "competence_status", STATUS_COLUMNS, rows)
         k = _bulk_insert(conn, "competence_compliance", COMPLIANCE_COLUMNS, compliance)
         _bulk_insert(conn, "competence_difference_counts", COUNT_COLUMNS, counts)
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ANALYZE competence_status"))  # fresh statistics: the page queries pick the indexes
+        # Fresh statistics on both databases: without them SQLite reads a person's differences through
+        # the trust index (0.6 s at 1.5 M rows) instead of the person index (a few ms).
+        conn.execute(text("ANALYZE competence_status"))
     return {"status_rows": n, "compliance_rows": k}
 
 

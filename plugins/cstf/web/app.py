@@ -158,7 +158,7 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
         sections = []
         for name, heading in RUN_SECTIONS + (("held", "Held actions"),):
             report = "run_plan" if name == "held" else name
-            filters = {"run_id": run_id, **({"status": "held"} if name == "held" else {})}
+            filters = {"run_id": run_id, **({"held_only": "yes"} if name == "held" else {})}
             param = f"{name}_offset"
             table = run_table(report, filters, base=base, limit=SECTION_SIZE,
                               offset=fmt.parse_int(q.get(param), 0), page_url=url, offset_param=param,
