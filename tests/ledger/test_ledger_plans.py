@@ -46,3 +46,23 @@ def test_users_as_of_watermark(db):
     db.set_watermark("999", users_as_of="2024-06-03")
     w = db.get_watermark("999")
     assert w["users_as_of"] == "2024-06-03" and w["file_name"] == "f"
+
+
+def test_a_big_plan_leaves_fresh_planner_statistics_on_postgresql(db, monkeypatch):
+    from sqlalchemy import text
+
+    from cstf.ledger import db as db_module
+    monkeypatch.setattr(db_module, "ANALYZE_AFTER_ROWS", 50)
+    if db.dialect == "sqlite":  # SQLite's page plans need no statistics: none are gathered
+        db.record_plan("run2", "999", "competences", [action(i) for i in range(60)])
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar_one() == 0
+        return
+    db.record_plan("run1", "999", "users", [action(i) for i in range(10)])  # small: left to autovacuum
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'plan_actions' "
+                                 "AND relnamespace = to_regnamespace(current_schema())")).scalar_one() < 1
+    db.record_plan("run2", "999", "competences", [action(i) for i in range(60)])
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'plan_actions' "
+                                 "AND relnamespace = to_regnamespace(current_schema())")).scalar_one() == 70
