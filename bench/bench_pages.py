@@ -215,6 +215,7 @@ def main() -> None:
     ap.add_argument("--pg-url", default=PG_URL)
     ap.add_argument("--workdir", type=Path, default=ROOT / "work" / "bench")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="with --pg: keep the schema (its URL is printed) to look into a slow page")
     a = ap.parse_args()
     from build_state import build_state
 
@@ -233,7 +234,9 @@ def main() -> None:
     try:
         m = measure(built["db_url"], built["run_id"])
     finally:
-        if schema:
+        if schema and a.keep:
+            progress(f"kept the state: {built['db_url']}")
+        elif schema:
             drop_pg_schema(schema, a.pg_url)
     print(json.dumps(m, default=str) if a.json else report(m))
 

@@ -120,6 +120,9 @@ def _record_done(db, run_id: str, vpd: str, step: str, actions: pa.Table) -> int
     batch = 50_000
     for i in range(0, n, batch):
         db.record_outcomes([dict(fixed, action_id=a) for a in ids[i:i + batch]])
+    from cstf.ledger.db import ANALYZE_AFTER_ROWS
+    if n >= ANALYZE_AFTER_ROWS:
+        db.refresh_statistics("action_outcomes")  # as the apply steps do after a big apply
     return n
 
 

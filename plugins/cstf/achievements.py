@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from cstf.applier import CompetenceApplier, Outcome
 from cstf.config.mappings import MappingSet, load_mappings, mappings_path
 from cstf.inbound import InboundJob, current_state
+from cstf.ledger.db import ANALYZE_AFTER_ROWS
 from cstf.ledger.outbound import OutboundLedger
 from cstf.lifecycle import _report_path, _run_dir, snapshot_path, write_plan_csv
 from cstf.reconcile.competences import plan_competences
@@ -132,6 +133,8 @@ def apply_plan(job: InboundJob, client) -> dict:
                                      message=o.message, attempts=o.attempts)])
 
     outcomes = CompetenceApplier(client).apply(actions, done=done, record=record)
+    if len(outcomes) >= ANALYZE_AFTER_ROWS:
+        job.db.refresh_statistics("action_outcomes")  # the pages look outcomes up by action
     kinds = {a["action_id"]: a["kind"] for a in actions}
     by = Counter(f"{kinds[o.action_id]}:{o.message if o.status == 'done' else o.status}" for o in outcomes)
     failed = [o for o in outcomes if o.status == "failed"]

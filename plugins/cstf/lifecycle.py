@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from cstf.applier import Outcome, UserApplier
 from cstf.inbound import InboundJob, current_state
+from cstf.ledger.db import ANALYZE_AFTER_ROWS
 from cstf.reconcile.safeguards import apply_safeguards
 from cstf.reconcile.users import plan_users
 from cstf.staging.store import write_parquet_atomic
@@ -270,6 +271,8 @@ def apply_plan(job: InboundJob, client, *, dob_for=None) -> dict:
                                      message=o.message, attempts=o.attempts)])
 
     outcomes = applier.apply(actions, done=done, record=record)
+    if len(outcomes) >= ANALYZE_AFTER_ROWS:
+        job.db.refresh_statistics("action_outcomes")  # the pages look outcomes up by action
     kinds = {a["action_id"]: a["kind"] for a in actions}
     counts = Counter(o.status for o in outcomes)
     by_kind = Counter(f"{kinds[o.action_id]}:{o.status}" for o in outcomes)

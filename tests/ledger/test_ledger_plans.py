@@ -66,3 +66,9 @@ def test_a_big_plan_leaves_fresh_planner_statistics_on_postgresql(db, monkeypatc
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'plan_actions' "
                                  "AND relnamespace = to_regnamespace(current_schema())")).scalar_one() == 70
+
+
+def test_refresh_statistics_names_only_state_db_tables(db):
+    db.refresh_statistics("action_outcomes")  # PostgreSQL: ANALYZE; SQLite: nothing to do
+    with pytest.raises(ValueError, match="not a state DB table"):
+        db.refresh_statistics("pg_class; DROP TABLE files")
