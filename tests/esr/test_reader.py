@@ -1,6 +1,9 @@
 """The GO reader against real-shaped files: the spec's examples and files built line by line."""
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -202,3 +205,38 @@ def test_write_file_helper_round_trip(tmp_path):
                       {"extract_ts": "20240602 031010", "prev_run": "20240601 000000", "current_run": "20240602 000000", "vpd": "999"},
                       [CMA_LINE.format(pid="1", eid="10", d="20230610").split("~")])
     assert read_go_file(path).rows == {"CMA": 1}
+
+
+
+def test_a_refused_file_rewritten_in_place_does_not_crash_the_reader(tmp_path):
+    """Landing files get copied over (a resent file under the same name) right after a read was refused.
+
+    Runs in a child process: while the file was mapped into memory, a refusal could return before the
+    background SHA-256 had finished, and truncating the file under it killed the process with SIGBUS.
+    """
+    path = tmp_path / FULL.name
+    path.write_bytes(FULL.read_bytes().split(b"\n", 1)[1] * 1000)   # no HDR: refused as soon as the lines are split
+    # The child slows the background SHA-256 down so that it is certain to outlast the refusal.
+    child = textwrap.dedent(f"""
+        import hashlib, pathlib, time
+        from cstf.esr import reader
+        from cstf.esr.names import FileRejected
+
+        class SlowHashlib:
+            @staticmethod
+            def sha256(data):
+                time.sleep(0.5)
+                return hashlib.sha256(data)
+
+        reader.hashlib = SlowHashlib
+        path = pathlib.Path({str(path)!r})
+        try:
+            reader.read_go_file(path)
+        except FileRejected as exc:
+            path.write_bytes(b"")    # truncated in place, as shutil.copyfile over it does first
+            time.sleep(1)            # the hash still running on the old contents finishes now
+            print(exc.message)
+    """)
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert "missing HDR" in done.stdout

@@ -11,7 +11,6 @@ Whole-file problems raise `FileRejected`; nothing is returned for such a file.
 from __future__ import annotations
 
 import hashlib
-import mmap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -539,8 +538,9 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
         raise FileRejected(path.name, f"belongs to VPD {name.vpd}, not {expected_vpd}")
     if path.stat().st_size == 0:
         raise FileRejected(path.name, "is empty (no HDR, no TRL)")
-    with open(path, "rb") as f:  # mapped, not copied: the lines are cut out of the page cache directly
-        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    # Read into memory, never mapped: a file truncated or rewritten in place while mapped (a copy into landing
+    # over a file being read) kills the process with SIGBUS; read, it is one consistent snapshot.
+    data = path.read_bytes()
     sha_future = _HASHER.submit(lambda: hashlib.sha256(data).hexdigest())  # hashes while we split lines
     lines = _Lines.split(data)
     _check_encoding(data, lines, path.name)
