@@ -11,6 +11,7 @@ Whole-file problems raise `FileRejected`; nothing is returned for such a file.
 from __future__ import annotations
 
 import hashlib
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -217,13 +218,14 @@ def _concat_buffer(lines: pa.LargeBinaryArray) -> pa.Buffer:
 
 
 def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list | None = None,
-         timestamps: set[int] = frozenset()) -> pa.Table:
+         timestamps: set[int] = frozenset(), c1: dict[int, list[int]] | None = None) -> pa.Table:
     """Arrow's CSV reader on GO lines: `~`, no quoting, empty strings as null, Latin-1 text.
 
     Fields are read as bytes (Arrow's own Latin-1 transcoding runs on one core) and turned
     into text column by column: ASCII as it is, only values with accents decoded (_latin1).
     Columns in `timestamps` are parsed by the reader itself (on all cores) from YYYYMMDD or
-    YYYYMMDD HHMMSS; one malformed value makes it raise, and the caller reads strings instead."""
+    YYYYMMDD HHMMSS; one malformed value makes it raise, and the caller reads strings instead.
+    `c1` collects {field position: rows} of values holding C1 control characters (see _latin1)."""
     names = [f"f{i}" for i in range(n_fields)]
     keep = [names[i] for i in include]
     types = {n: pa.timestamp("s") if i in timestamps else pa.binary() for i, n in zip(include, keep)}
@@ -246,22 +248,33 @@ def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list |
     )
     for i, field in enumerate(table.schema):
         if pa.types.is_binary(field.type):
-            table = table.set_column(i, field.name, _to_text(table.column(i)))
+            text, c1_rows = _to_text(table.column(i))
+            table = table.set_column(i, field.name, text)
+            if c1_rows and c1 is not None:
+                c1[int(field.name[1:])] = c1_rows
     return table
 
 
-def _to_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+def _to_text(col: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:
     """Most columns are plain ASCII: Arrow's checked cast settles them in one pass; the rest are decoded."""
     try:
-        return col.cast(pa.string())
+        return col.cast(pa.string()), []
     except pa.ArrowInvalid:  # a byte above 0x7F: Latin-1 text
         return _latin1(col)
 
 
-def _latin1(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Latin-1 bytes to text: ASCII values pass unchanged; only values holding a byte above 0x7F are decoded."""
+_C1 = re.compile("[\x80-\x9f]")
+
+
+def _latin1(col: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:
+    """Latin-1 bytes to text: ASCII values pass unchanged; only values holding a byte above 0x7F are decoded.
+
+    Also returns the rows whose text holds C1 control characters (U+0080-U+009F): Latin-1 never
+    means them, Windows-1252 (curly quotes, the euro sign) and UTF-8 bytes read as Latin-1 do (spec §2.2)."""
     out = []
-    for arr in col.chunks:
+    c1_rows: list[int] = []
+    starts = np.cumsum([0] + [len(a) for a in col.chunks])
+    for chunk_start, arr in zip(starts.tolist(), col.chunks):
         try:
             out.append(arr.cast(pa.string()))  # this chunk is ASCII
             continue
@@ -278,17 +291,19 @@ def _latin1(col: pa.ChunkedArray) -> pa.ChunkedArray:
         mask = np.zeros(len(arr), dtype=bool)
         mask[rows] = True
         ascii_only = pc.if_else(pa.array(mask), pa.scalar(None, pa.binary()), arr).cast(pa.string())
-        decoded = pa.array([arr[int(r)].as_py().decode("latin-1") for r in rows], pa.string())
-        out.append(pc.replace_with_mask(ascii_only, pa.array(mask), decoded))
-    return pa.chunked_array(out, pa.string())
+        texts = [arr[int(r)].as_py().decode("latin-1") for r in rows]
+        c1_rows.extend(chunk_start + int(r) for r, t in zip(rows, texts) if _C1.search(t))
+        out.append(pc.replace_with_mask(ascii_only, pa.array(mask), pa.array(texts, pa.string())))
+    return pa.chunked_array(out, pa.string()), c1_rows
 
 
-def _parse_fields(lines: pa.LargeBinaryArray, n_fields: int, width: int, staged_positions: list[int]) -> tuple[pa.Table, pa.Array | None]:
+def _parse_fields(lines: pa.LargeBinaryArray, n_fields: int, width: int, staged_positions: list[int],
+                  c1: dict[int, list[int]]) -> tuple[pa.Table, pa.Array | None]:
     """Parse lines that all have n_fields fields; return the staged columns (f<pos>) and any extra fields joined."""
     buf = _concat_buffer(lines)
     include = [p for p in staged_positions if p < n_fields]
     extra_positions = list(range(width, n_fields))
-    table = _csv(buf, n_fields, include + extra_positions)
+    table = _csv(buf, n_fields, include + extra_positions, c1=c1)
     if table.num_rows != len(lines):  # a guard: Arrow must see exactly the lines we gave it
         raise RuntimeError(f"parsed {table.num_rows} rows from {len(lines)} lines")
     extra = None
@@ -430,7 +445,8 @@ def _type_rows(parsed: pa.Table, layout: Layout, line_nos: np.ndarray, file_name
     return table
 
 
-def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], invalid: list) -> pa.Table | None:
+def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], invalid: list,
+                 c1: dict[int, list[int]]) -> pa.Table | None:
     """The fast path: audit timestamps parsed by the CSV reader (on all cores); strings if any is odd.
 
     Dates stay strings here: Arrow's parser accepts short fields such as 2024011, and a date
@@ -438,11 +454,12 @@ def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], in
     stamps = {i for i in staged_positions if layout.columns[i].type in ("ts", "date_or_ts")}
     if stamps:
         try:
-            return _csv(buf, layout.width, staged_positions, invalid_rows=invalid, timestamps=stamps)
+            return _csv(buf, layout.width, staged_positions, invalid_rows=invalid, timestamps=stamps, c1=c1)
         except pa.ArrowInvalid:  # a malformed timestamp somewhere: the string path reports it
             invalid.clear()
+            c1.clear()
     try:
-        return _csv(buf, layout.width, staged_positions, invalid_rows=invalid)
+        return _csv(buf, layout.width, staged_positions, invalid_rows=invalid, c1=c1)
     except pa.ArrowInvalid:
         # A line of another field count holding a non-UTF-8 (Latin-1) byte: pyarrow fails decoding it for the
         # handler and raises instead. The caller's per-field-count path reads every line, so send it there.
@@ -456,9 +473,12 @@ def _read_record_type(lines: _Lines, pos: np.ndarray, layout: Layout, file_name:
     staged_positions = [i for i, c in enumerate(layout.columns) if c.staged and c.name != "record_type"]
     arr = lines.array(pos)
     invalid: list[str] = []
-    parsed = _parse_typed(_concat_buffer(arr), layout, staged_positions, invalid)
+    c1: dict[int, list[int]] = {}
+    parsed = _parse_typed(_concat_buffer(arr), layout, staged_positions, invalid, c1)
     if not invalid:
+        _warn_c1({f: pos[rows] + 1 for f, rows in c1.items()}, layout, file_name, warnings)
         return _type_rows(parsed, layout, pos + 1, file_name, problems, warnings)
+    c1_lines: dict[int, list[int]] = {}
     # Some lines have another field count: group every line of this type by its count.
     counts = np.asarray(pc.count_substring(arr, "~").to_numpy(zero_copy_only=False), dtype=np.int64) + 1
     parts = []
@@ -481,18 +501,35 @@ def _read_record_type(lines: _Lines, pos: np.ndarray, layout: Layout, file_name:
                 f"{file_name}: {int(sel.sum())} {layout.record_type} line(s) have {n_fields} of {layout.width} fields; "
                 f"the missing trailing columns are empty (first on line {int(sel_nos[0])})"
             )
-        group, extra = _parse_fields(arr.filter(pa.array(sel)), n_fields, layout.width, staged_positions)
+        c1 = {}
+        group, extra = _parse_fields(arr.filter(pa.array(sel)), n_fields, layout.width, staged_positions, c1)
+        for field_pos, rows in c1.items():  # rows of this group, as file lines
+            c1_lines.setdefault(field_pos, []).extend(sel_nos[rows].tolist())
         typed = _type_rows(group, layout, sel_nos, file_name, problems, warnings)
         if extra is not None:  # _type_rows drops unknown columns: re-attach the extras of the kept rows
             kept = pc.is_in(pa.array(sel_nos), value_set=typed["_line"].combine_chunks())
             typed = typed.append_column("_extra", pc.cast(pc.filter(extra, kept), pa.string()))
         parts.append(typed)
+    _warn_c1(c1_lines, layout, file_name, warnings)
     if not parts:
         return empty_table(layout)
     if any("_extra" in p.column_names for p in parts):
         parts = [p if "_extra" in p.column_names else p.append_column("_extra", pa.nulls(p.num_rows, pa.string())) for p in parts]
     table = pa.concat_tables(parts)
     return table.take(pc.sort_indices(table["_line"]))  # back in file order
+
+
+def _warn_c1(c1_lines: dict, layout: Layout, file_name: str, warnings: list[str]) -> None:
+    """Spec §2.2: values holding C1 control characters ({field position: line numbers}) are staged as read,
+    with a warning naming the first line and field (never the value: it may be an NI number)."""
+    if not c1_lines:
+        return
+    hits = sorted((int(line), field_pos) for field_pos, lines in c1_lines.items() for line in lines)
+    line, field_pos = hits[0]
+    field = layout.columns[field_pos].name if field_pos < len(layout.columns) else f"extra field {field_pos + 1}"
+    warnings.append(
+        f"{file_name}: {len(hits)} {layout.record_type} value(s) hold C1 control characters (U+0080-U+009F), which "
+        f"Latin-1 text never has: Windows-1252 or UTF-8 text? Staged as read (first on line {line}, field {field})")
 
 
 def empty_table(layout: Layout, file_name: str = "") -> pa.Table:
