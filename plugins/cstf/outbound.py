@@ -27,6 +27,7 @@ from sqlalchemy import text
 from cstf.achievements import load_trust_mappings
 from cstf.esr.outbound import CmiWriter
 from cstf.inbound import InboundJob, current_state
+from cstf.ledger import queries
 from cstf.ledger.outbound import OutboundLedger
 from cstf.lifecycle import _run_dir, _safe
 from cstf.reconcile.outbound import plan_outbound
@@ -98,10 +99,7 @@ def read_completions(job: InboundJob, client, ledger: OutboundLedger) -> dict:
 def _inbound_applied(job: InboundJob) -> pa.Table:
     """Completions our inbound made from ESR achievements (never echoed back)."""
     with job.db.engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT DISTINCT p.person_id, p.target, p.after_json FROM plan_actions p JOIN action_outcomes o "
-            "ON o.run_id = p.run_id AND o.action_id = p.action_id AND o.status = 'done' "
-            "WHERE p.vpd = :vpd AND p.step = 'competences' AND p.kind = 'mark_complete'"), {"vpd": job.vpd}).all()
+        rows = conn.execute(queries.load("inbound_applied"), {"vpd": job.vpd}).all()
     days = [json.loads(r.after_json).get("completion_date") for r in rows]
     return pa.table({"person_id": pa.array([r.person_id for r in rows], pa.string()),
                      "certification": pa.array([r.target for r in rows], pa.string()),

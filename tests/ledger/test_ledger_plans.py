@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
-from cstf.ledger import StateDB
+from cstf.ledger import StateDB, queries
 
 
 @pytest.fixture()
@@ -72,3 +73,35 @@ def test_refresh_statistics_names_only_state_db_tables(db):
     db.refresh_statistics("action_outcomes")  # PostgreSQL: ANALYZE; SQLite: nothing to do
     with pytest.raises(ValueError, match="not a state DB table"):
         db.refresh_statistics("pg_class; DROP TABLE files")
+
+
+def _mark_complete(i: int, person: str, cert: str) -> dict:
+    return action(i, person_id=person, kind="mark_complete", rule="certify_if_newer", target=cert,
+                  before_json=None, after_json=f'{{"completion_date":"2024-05-0{i}","due_date":"None","source_vpd":"999"}}')
+
+
+def test_inbound_applied_lists_only_completions_an_outcome_says_were_done(db):
+    """What outbound must never echo back to ESR: mark-complete actions of this trust with a done outcome."""
+    db.record_plan("run1", "999", "competences", [_mark_complete(1, "p1", "CSTF-FIRE"), _mark_complete(2, "p2", "CSTF-IG")])
+    db.record_plan("run1", "999", "users", [action(3)])
+    db.record_plan("run1", "998", "competences", [_mark_complete(1, "p9", "CSTF-FIRE")])  # same action id, other trust
+    base = {"run_id": "run1", "try_number": 1, "step": "competences", "attempts": 1}
+    db.record_outcomes([{**base, "vpd": "999", "action_id": "a1", "status": "done"},
+                        {**base, "vpd": "999", "action_id": "a2", "status": "failed", "message": "HTTP 503"},
+                        {**base, "vpd": "998", "action_id": "a1", "status": "done"}])
+    with db.engine.connect() as conn:
+        rows = conn.execute(queries.load("inbound_applied"), {"vpd": "999"}).all()
+    assert [(r.person_id, r.target) for r in rows] == [("p1", "CSTF-FIRE")]
+
+
+def test_inbound_applied_reaches_each_outcome_through_its_whole_key(tmp_path):
+    """Through the (run, status) index SQLite read every done outcome of a run for each action: the outbound
+    plan never finished at 30,000 persons. The plan must use the (run, trust, step, action) index.
+    (SQLite only: PostgreSQL hash-joins the two tables.)"""
+    db = StateDB.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+    db.migrate()
+    with db.engine.connect() as conn:
+        plan = conn.execute(text("EXPLAIN QUERY PLAN " + queries.load("inbound_applied").text), {"vpd": "999"}).all()
+    db.dispose()
+    details = [r[-1] for r in plan]
+    assert any("action_outcomes_run_ix (run_id=? AND vpd=? AND step=? AND action_id=?)" in d for d in details), details
