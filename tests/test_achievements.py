@@ -1,0 +1,62 @@
+"""The competence plan's audit rows, built column-wise, against the same rows built one action at a time."""
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow as pa
+
+from cstf.achievements import _count_by_rule, plan_audit_rows
+from cstf.ledger.db import PLAN_FIELDS
+from cstf.reconcile.competences import ACTION_SCHEMA
+
+
+def _action(**values) -> dict:
+    base = dict.fromkeys(ACTION_SCHEMA.names)
+    base.update(vpd="999", as_of=date(2024, 6, 2), source_vpd="999", source_file="GO_999_GDW_GOC_20240602_00000102.DAT")
+    base.update(values)
+    return base
+
+
+ACTIONS = pa.Table.from_pylist([
+    _action(action_id="a1", person_id="1001", kind="mark_complete", rule="certify_if_newer", certification="CSTF-FIRE",
+            competence_id="C1", completion_date=date(2024, 5, 1), due_date=date(2026, 5, 1), reason="newest", source_line=7),
+    _action(action_id="a2", person_id="1001", kind="add_evidence", rule="no_confirmed_mapping", certification=None,
+            competence_id="C2", completion_date=date(2024, 5, 2), due_date=None, reason="no mapping", source_line=8),
+    _action(action_id="a3", person_id="1002", kind="skip", rule="no_account_yet", certification="",
+            competence_id="C3", completion_date=None, due_date=None, source_vpd=None, reason="no account yet",
+            source_line=None, source_file=None),
+    _action(action_id="a4", person_id="1003", kind="skip", rule="no_account_yet", certification="CSTF-IG",
+            competence_id=None, completion_date=date(2023, 1, 31), due_date=date(2024, 1, 31), reason="no account yet",
+            source_line=9),
+], schema=ACTION_SCHEMA)
+
+
+def _one_at_a_time(r: dict) -> dict:
+    """The row as the plan step used to build it, action by action."""
+    return dict(action_id=r["action_id"], person_id=r["person_id"], kind=r["kind"], rule=r["rule"],
+                target=r["certification"] or r["competence_id"], before_json=None,
+                after_json=f'{{"completion_date":"{r["completion_date"]}","due_date":"{r["due_date"]}","source_vpd":"{r["source_vpd"]}"}}',
+                destructive=False, held=False, hold_reason=r["reason"] if r["kind"] == "skip" else None,
+                source_file=r["source_file"], source_line=r["source_line"], as_of=str(r["as_of"]))
+
+
+def test_audit_rows_equal_those_built_one_action_at_a_time():
+    table = plan_audit_rows(ACTIONS)
+    assert tuple(table.column_names) == PLAN_FIELDS
+    assert table.to_pylist() == [_one_at_a_time(r) for r in ACTIONS.to_pylist()]
+    # The cases that matter: an empty certification falls back to the competence, missing values read "None".
+    assert table["target"].to_pylist() == ["CSTF-FIRE", "C2", "C3", "CSTF-IG"]
+    assert table["after_json"][2].as_py() == '{"completion_date":"None","due_date":"None","source_vpd":"None"}'
+
+
+def test_an_empty_plan_has_no_audit_rows_and_no_rules():
+    empty = ACTION_SCHEMA.empty_table()
+    assert plan_audit_rows(empty).num_rows == 0
+    assert _count_by_rule(empty) == {}
+
+
+def test_rules_are_counted_in_the_order_the_plan_first_uses_them():
+    assert _count_by_rule(ACTIONS) == {"mark_complete:certify_if_newer": 1, "add_evidence:no_confirmed_mapping": 1,
+                                       "skip:no_account_yet": 2}
+    assert list(_count_by_rule(ACTIONS)) == ["mark_complete:certify_if_newer", "add_evidence:no_confirmed_mapping",
+                                             "skip:no_account_yet"]
