@@ -129,7 +129,7 @@ def plan_audit_rows(actions: pa.Table) -> pa.Table:
     after = pc.binary_join_element_wise(
         '{"completion_date":"', shown("completion_date"), '","due_date":"', shown("due_date"),
         '","source_vpd":"', shown("source_vpd"), '"}', "")
-    no = pa.array([False] * n, pa.bool_())
+    no = pa.repeat(False, n)  # one constant column, no Python list of n values
     return pa.table({
         "action_id": actions["action_id"], "person_id": actions["person_id"], "kind": actions["kind"],
         "rule": actions["rule"], "target": pc.if_else(has_certification, certification, actions["competence_id"]),
