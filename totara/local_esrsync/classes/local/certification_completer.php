@@ -1,0 +1,356 @@
+<?php
+/**
+ * This file is part of the ESR-Totara CSTF interface.
+ *
+ * This program is free software: you can redistribute it and/or modify
+ * it under the terms of the GNU General Public License as published by
+ * the Free Software Foundation, either version 3 of the License, or
+ * (at your option) any later version.
+ *
+ * This program is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+ * GNU General Public License for more details.
+ *
+ * You should have received a copy of the GNU General Public License
+ * along with this program.  If not, see <http://www.gnu.org/licenses/>.
+ *
+ * @package local_esrsync
+ */
+
+
+namespace local_esrsync\local;
+
+use local_esrsync\exception\esrsync_exception;
+
+defined('MOODLE_INTERNAL') || die();
+
+global $CFG;
+require_once($CFG->dirroot . '/totara/program/lib.php');
+require_once($CFG->dirroot . '/totara/certification/lib.php');
+
+/**
+ * Records one certification completion for one user with the decision rules of Totara's Upload Completion Records
+ * (import_certification() in totara/completionimport/lib.php), applied to a single row, and Totara's own
+ * certification functions for the arithmetic, the consistency checks and the writes.
+ *
+ * Stricter than the import on one point, so that a resent call is always safe: a completion time the user already
+ * holds for the certification (current or history) is a duplicate and nothing is written.
+ */
+final class certification_completer {
+
+    const SAVE_TO_HISTORY = 'SAVE_TO_HISTORY';
+    const CERTIFY_UNCERTIFIED = 'CERTIFY_UNCERTIFIED';
+    const CERTIFY_IF_NEWER = 'CERTIFY_IF_NEWER';
+
+    const CERTIFIED = 'CERTIFIED';
+    const ARCHIVED_AND_CERTIFIED = 'ARCHIVED_AND_CERTIFIED';
+    const ADDED_TO_HISTORY = 'ADDED_TO_HISTORY';
+    const SKIPPED_DUPLICATE = 'SKIPPED_DUPLICATE';
+
+    /** Seconds a call waits for another one writing the same user's certification. */
+    const LOCK_TIMEOUT = 60;
+
+    /** @var int the request time: every row written gets it as timemodified */
+    private $now;
+
+    /** @var int the acting user (the API client's service account) */
+    private $changer;
+
+    /**
+     * @param int $now
+     * @param int $changer
+     */
+    public function __construct(int $now, int $changer) {
+        $this->now = $now;
+        $this->changer = $changer;
+    }
+
+    /**
+     * One local_esrsync_mark_certification_complete_input. Runs inside the caller's transaction.
+     *
+     * @param array $input
+     * @return array outcome, assignment_created, record (['current'|'history', id]) and current (row id)
+     */
+    public function mark(array $input): array {
+        $user = reference::user($input['user'] ?? null);
+        $cert = reference::certification($input['certification'] ?? null);
+        if (empty($input['completion_date'])) {
+            throw new \coding_exception('Required parameter - completion_date not being passed');
+        }
+        $timecompleted = (int)$input['completion_date'];
+        if ($timecompleted > $this->now) {
+            throw new esrsync_exception('Completion date can not be in the future.');
+        }
+        $timedue = (int)($input['due_date'] ?? 0);
+        $action = $input['action'] ?? self::CERTIFY_IF_NEWER;
+        if (!in_array($action, [self::SAVE_TO_HISTORY, self::CERTIFY_UNCERTIFIED, self::CERTIFY_IF_NEWER], true)) {
+            throw new \coding_exception('Unknown import action ' . $action);
+        }
+
+        // Calls for the same user and certification are serialised: the second sees what the first wrote.
+        $factory = \core\lock\lock_config::get_lock_factory('local_esrsync');
+        $lock = $factory->get_lock("certif_{$cert->certifid}_{$user->id}", self::LOCK_TIMEOUT);
+        if (!$lock) {
+            throw new esrsync_exception('Another request is recording a completion for this user and certification; try again.');
+        }
+        try {
+            return $this->mark_locked($user, $cert, $timecompleted, $timedue, $action);
+        } finally {
+            $lock->release();
+        }
+    }
+
+    /**
+     * @param \stdClass $user
+     * @param \stdClass $cert
+     * @param int $timecompleted
+     * @param int $timedue
+     * @param string $action
+     * @return array
+     */
+    private function mark_locked(\stdClass $user, \stdClass $cert, int $timecompleted, int $timedue,
+                                 string $action): array {
+        global $DB;
+
+        $created = $this->ensure_assignment($cert, (int)$user->id);
+        $current = $DB->get_record('certif_completion', ['certifid' => $cert->certifid, 'userid' => $user->id]);
+        $progcompletion = $DB->get_record('prog_completion',
+            ['programid' => $cert->progid, 'userid' => $user->id, 'coursesetid' => 0]);
+        $state = $current ? certif_get_completion_state($current) : null;
+
+        // The same completion time held anywhere: a duplicate, nothing written.
+        if ($current && in_array($state, [CERTIFCOMPLETIONSTATE_CERTIFIED, CERTIFCOMPLETIONSTATE_WINDOWOPEN])
+                && (int)$current->timecompleted === $timecompleted) {
+            return $this->result(self::SKIPPED_DUPLICATE, $created, ['current', (int)$current->id], $cert, $user);
+        }
+        $duplicate = $DB->get_field('certif_completion_history', 'id',
+            ['certifid' => $cert->certifid, 'userid' => $user->id, 'timecompleted' => $timecompleted], IGNORE_MULTIPLE);
+        if ($duplicate) {
+            return $this->result(self::SKIPPED_DUPLICATE, $created, ['history', (int)$duplicate], $cert, $user);
+        }
+
+        if ($action === self::SAVE_TO_HISTORY) {
+            return $this->add_to_history($cert, $user, $timecompleted, $timedue, $created);
+        }
+        if (!$current || !$progcompletion) {
+            // One or both records are missing: recreate them certified, keeping what the old record held.
+            $outcome = $current ? self::ARCHIVED_AND_CERTIFIED : self::CERTIFIED;
+            return $this->certify($cert, $user, $current ?: null, $progcompletion, 0, $timecompleted, $timedue, $outcome,
+                $created);
+        }
+        if (certif_get_completion_errors($current, $progcompletion)) {
+            // Archive whatever the invalid record holds, certify with an expiry computed afresh.
+            return $this->certify($cert, $user, $current, $progcompletion, 0, $timecompleted, $timedue,
+                self::ARCHIVED_AND_CERTIFIED, $created);
+        }
+        $baseline = (int)$current->baselinetimeexpires;
+        switch ($state) {
+            case CERTIFCOMPLETIONSTATE_CERTIFIED:
+            case CERTIFCOMPLETIONSTATE_WINDOWOPEN:
+                if ($action === self::CERTIFY_UNCERTIFIED || $timecompleted <= (int)$current->timecompleted) {
+                    return $this->add_to_history($cert, $user, $timecompleted, $timedue, $created);
+                }
+                if ($state == CERTIFCOMPLETIONSTATE_CERTIFIED) {
+                    return $this->certify($cert, $user, $current, $progcompletion, $baseline, $timecompleted, $timedue,
+                        self::ARCHIVED_AND_CERTIFIED, $created);
+                }
+                // Window open: the current completion was copied to history when the window opened.
+                return $this->certify($cert, $user, null, $progcompletion, $baseline, $timecompleted, $timedue,
+                    self::CERTIFIED, $created, $current);
+            default:
+                // Assigned or expired: not certified.
+                return $this->certify($cert, $user, null, $progcompletion, $baseline, $timecompleted, $timedue,
+                    self::CERTIFIED, $created, $current);
+        }
+    }
+
+    /**
+     * Adds an individual program assignment when the user has none (as the completion import does), with
+     * Totara's assignment API, which also creates the user's assignment and completion records.
+     *
+     * @param \stdClass $cert
+     * @param int $userid
+     * @return bool true when an assignment was added
+     */
+    private function ensure_assignment(\stdClass $cert, int $userid): bool {
+        global $DB;
+
+        if ($DB->record_exists('prog_user_assignment', ['programid' => $cert->progid, 'userid' => $userid])
+                || $DB->record_exists('prog_future_user_assignment', ['programid' => $cert->progid, 'userid' => $userid])) {
+            return false;
+        }
+        $type = \totara_program\assignment\individual::ASSIGNTYPE_INDIVIDUAL;
+        $assignment = \totara_program\assignment\individual::create_from_instance_id((int)$cert->progid, $type, $userid);
+        $exists = ['programid' => $cert->progid, 'assignmenttype' => $type, 'assignmenttypeid' => $userid];
+        if (!$assignment->save() && !$DB->record_exists('prog_assignment', $exists)) {
+            throw new esrsync_exception('The user could not be assigned to the certification (the service account needs '
+                . 'totara/program:configureassignments, and the certification must be available).');
+        }
+        return true;
+    }
+
+    /**
+     * Upload Completion Records' "add to history": the expiry is computed as if there were no current record.
+     *
+     * @return array
+     */
+    private function add_to_history(\stdClass $cert, \stdClass $user, int $timecompleted, int $timedue,
+                                    bool $created): array {
+        $times = $this->times($cert, 0, $timecompleted, $timedue);
+        $history = (object)[
+            'certifid' => $cert->certifid,
+            'userid' => $user->id,
+            'certifpath' => CERTIFPATH_RECERT,
+            'status' => CERTIFSTATUS_COMPLETED,
+            'renewalstatus' => CERTIFRENEWALSTATUS_NOTDUE,
+            'timecompleted' => $timecompleted,
+            'timewindowopens' => $times['timewindowopens'],
+            'timeexpires' => $times['timeexpires'],
+            'baselinetimeexpires' => $times['baselinetimeexpires'],
+            'timemodified' => $this->now,
+            'unassigned' => 0,
+        ];
+        $historyid = $this->write_history($history, 'Completion added to history by local_esrsync (ESR)', false);
+        return $this->result(self::ADDED_TO_HISTORY, $created, ['history', $historyid], $cert, $user);
+    }
+
+    /**
+     * Certifies the user: archives $archive to history first (when given and it holds a completion), then writes the
+     * current certification and program completion records through certif_write_completion().
+     *
+     * @param \stdClass $cert
+     * @param \stdClass $user
+     * @param \stdClass|null $archive current record to copy to history first
+     * @param \stdClass|false $progcompletion the program completion record, if any
+     * @param int $baseline baselinetimeexpires the new expiry builds on (0: none)
+     * @param int $timecompleted
+     * @param int $timedue
+     * @param string $outcome
+     * @param bool $created
+     * @param \stdClass|null $current the current record when it is kept (not archived)
+     * @return array
+     */
+    private function certify(\stdClass $cert, \stdClass $user, ?\stdClass $archive, $progcompletion, int $baseline,
+                             int $timecompleted, int $timedue, string $outcome, bool $created,
+                             ?\stdClass $current = null): array {
+        global $DB;
+
+        $current = $current ?? ($archive ?: null);
+        if ($archive && (int)$archive->timecompleted > 0) {
+            $history = clone($archive);
+            unset($history->id);
+            $history->timemodified = $this->now;
+            $history->unassigned = 0;
+            $this->write_history($history, 'Current completion archived by local_esrsync (ESR)', true);
+        }
+
+        $times = $this->times($cert, $baseline, $timecompleted, $timedue);
+        $newcert = (object)array_merge([
+            'certifid' => $cert->certifid,
+            'userid' => $user->id,
+            'certifpath' => CERTIFPATH_RECERT,
+            'status' => CERTIFSTATUS_COMPLETED,
+            'renewalstatus' => CERTIFRENEWALSTATUS_NOTDUE,
+            'timecompleted' => $timecompleted,
+            'timemodified' => $this->now,
+        ], $times);
+        $newprog = (object)[
+            'programid' => $cert->progid,
+            'userid' => $user->id,
+            'coursesetid' => 0,
+            'status' => STATUS_PROGRAM_COMPLETE,
+            'timestarted' => $this->now,
+            'timedue' => $times['timeexpires'],
+            'timecompleted' => $timecompleted,
+        ];
+        if ($current && $progcompletion) {
+            $newcert->id = $current->id;
+            $newprog->id = $progcompletion->id;
+        } else {
+            // certif_write_completion() inserts only when neither record exists.
+            if ($current) {
+                $DB->delete_records('certif_completion', ['id' => $current->id]);
+            }
+            if ($progcompletion) {
+                $DB->delete_records('prog_completion', ['id' => $progcompletion->id]);
+            }
+            $newprog->timecreated = $this->now;
+        }
+        $message = certif_calculate_completion_description($newcert, $newprog,
+            'User certified by local_esrsync (ESR)');
+        if (!certif_write_completion($newcert, $newprog, $message)) {
+            $errors = certif_get_completion_errors($newcert, $newprog);
+            throw new esrsync_exception('Totara refused the completion record: ' . implode(', ', array_keys($errors)));
+        }
+        $currentid = (int)$DB->get_field('certif_completion', 'id',
+            ['certifid' => $cert->certifid, 'userid' => $user->id], MUST_EXIST);
+        return $this->result($outcome, $created, ['current', $currentid], $cert, $user);
+    }
+
+    /**
+     * Writes a history row with certif_write_completion_history(), replacing a row with the same completion and
+     * expiry times (the table is unique on them) as the import does.
+     *
+     * @param \stdClass $history
+     * @param string $message
+     * @param bool $asis true to keep a copy of a record even when it does not pass Totara's checks
+     * @return int the history row's id
+     */
+    private function write_history(\stdClass $history, string $message, bool $asis): int {
+        global $DB;
+
+        $keys = ['certifid' => $history->certifid, 'userid' => $history->userid,
+            'timecompleted' => $history->timecompleted, 'timeexpires' => $history->timeexpires];
+        $existing = $DB->get_field('certif_completion_history', 'id', $keys);
+        if ($existing) {
+            $history->id = $existing;
+        }
+        $ignore = false;
+        if ($asis) {
+            $errors = certif_get_completion_errors($history, null);
+            $ignore = $errors ? certif_get_completion_error_problemkey($errors) : 'noproblems';
+        }
+        if (!certif_write_completion_history($history, $message, $ignore)) {
+            $errors = certif_get_completion_errors($history, null);
+            throw new esrsync_exception('Totara refused the completion history record: ' . implode(', ', array_keys($errors)));
+        }
+        return (int)$DB->get_field('certif_completion_history', 'id', $keys, MUST_EXIST);
+    }
+
+    /**
+     * Window and expiry as Totara computes them (get_certiftimebase, get_timeexpires, get_timewindowopens).
+     *
+     * @param \stdClass $cert
+     * @param int $baseline
+     * @param int $timecompleted
+     * @param int $timedue
+     * @return array timeexpires, baselinetimeexpires, timewindowopens
+     */
+    private function times(\stdClass $cert, int $baseline, int $timecompleted, int $timedue): array {
+        $base = get_certiftimebase($cert->recertifydatetype, $baseline, $timecompleted, $timedue,
+            $cert->activeperiod, $cert->minimumactiveperiod, $cert->windowperiod);
+        $expires = get_timeexpires($base, $cert->activeperiod);
+        return [
+            'timeexpires' => $expires,
+            'baselinetimeexpires' => $expires,
+            'timewindowopens' => get_timewindowopens($expires, $cert->windowperiod),
+        ];
+    }
+
+    /**
+     * @return array
+     */
+    private function result(string $outcome, bool $created, array $record, \stdClass $cert, \stdClass $user): array {
+        global $DB;
+
+        $currentid = (int)$DB->get_field('certif_completion', 'id',
+            ['certifid' => $cert->certifid, 'userid' => $user->id], MUST_EXIST);
+        return [
+            'outcome' => $outcome,
+            'assignment_created' => $created,
+            'record' => $record,
+            'current' => $currentid,
+        ];
+    }
+}
