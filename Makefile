@@ -59,3 +59,23 @@ cluster-stop:
 
 clean:
 	rm -rf work .pytest_cache
+
+# A real Totara 17.3 site for development and tests (no Totara code in this project: bring your own tree).
+# `make totara-site TOTARA_SRC=/path/to/totara` builds it the first time (about a minute) in work/totara-site
+# and prints the AIRFLOW_CONN_TOTARA_DEFAULT to export; later `make totara-site` just starts it again.
+# TOTARA_SITE_ARGS passes more options to `up` (e.g. --port 8091 --with-client). See totara/site/totara_site.py --help.
+.PHONY: totara-site totara-site-reset totara-site-stop totara-site-status
+TOTARA_SITE := python3 totara/site/totara_site.py
+totara-site:
+	@if [ -n "$(TOTARA_SRC)" ]; then $(TOTARA_SITE) up --src "$(TOTARA_SRC)" $(TOTARA_SITE_ARGS); \
+	elif [ -f "$${TOTARA_SITE_HOME:-work/totara-site}/state.json" ]; then $(TOTARA_SITE) up $(TOTARA_SITE_ARGS); \
+	else echo "No Totara site yet: make totara-site TOTARA_SRC=/path/to/totara (an extracted Totara 17 tree or its bare git repository)"; exit 2; fi
+
+totara-site-reset:
+	$(TOTARA_SITE) reset
+
+totara-site-stop:
+	$(TOTARA_SITE) stop
+
+totara-site-status:
+	$(TOTARA_SITE) status
