@@ -20,7 +20,7 @@
 
 defined('MOODLE_INTERNAL') || die();
 
-$plugin->version   = 2026120401;       // YYYYMMDDXX.
+$plugin->version   = 2026120405;       // YYYYMMDDXX.
 $plugin->requires  = 2022110800;       // Totara 17.
 $plugin->component = 'local_esrsync';
 $plugin->maturity  = MATURITY_STABLE;

@@ -54,16 +54,18 @@ final class certification_completer {
     /** @var int the request time: every row written gets it as timemodified */
     private $now;
 
-    /** @var int the acting user (the API client's service account) */
-    private $changer;
+    /** @var array users and certifications already resolved in this call, by reference */
+    private $resolved = [];
+
+    /** @var program_assigner */
+    private $assigner;
 
     /**
      * @param int $now
-     * @param int $changer
      */
-    public function __construct(int $now, int $changer) {
+    public function __construct(int $now) {
         $this->now = $now;
-        $this->changer = $changer;
+        $this->assigner = new program_assigner();
     }
 
     /**
@@ -73,8 +75,8 @@ final class certification_completer {
      * @return array outcome, assignment_created, record (['current'|'history', id]) and current (row id)
      */
     public function mark(array $input): array {
-        $user = reference::user($input['user'] ?? null);
-        $cert = reference::certification($input['certification'] ?? null);
+        $user = $this->resolve('user', $input['user'] ?? null);
+        $cert = $this->resolve('certification', $input['certification'] ?? null);
         if (empty($input['completion_date'])) {
             throw new \coding_exception('Required parameter - completion_date not being passed');
         }
@@ -102,6 +104,22 @@ final class certification_completer {
     }
 
     /**
+     * A reference resolved once per call: a batch names the same people and certifications many times.
+     * A reference that does not resolve is not remembered (its item is rejected, with the reason, each time).
+     *
+     * @param string $kind 'user' or 'certification'
+     * @param array|null $ref
+     * @return \stdClass
+     */
+    private function resolve(string $kind, ?array $ref): \stdClass {
+        $key = $kind . json_encode($ref);
+        if (!isset($this->resolved[$key])) {
+            $this->resolved[$key] = reference::$kind($ref);
+        }
+        return $this->resolved[$key];
+    }
+
+    /**
      * @param \stdClass $user
      * @param \stdClass $cert
      * @param int $timecompleted
@@ -113,7 +131,7 @@ final class certification_completer {
                                  string $action): array {
         global $DB;
 
-        $created = $this->ensure_assignment($cert, (int)$user->id);
+        $created = $this->assigner->ensure((int)$cert->progid, (int)$user->id);
         $current = $DB->get_record('certif_completion', ['certifid' => $cert->certifid, 'userid' => $user->id]);
         $progcompletion = $DB->get_record('prog_completion',
             ['programid' => $cert->progid, 'userid' => $user->id, 'coursesetid' => 0]);
@@ -163,31 +181,6 @@ final class certification_completer {
                 return $this->certify($cert, $user, null, $progcompletion, $baseline, $timecompleted, $timedue,
                     self::CERTIFIED, $created, $current);
         }
-    }
-
-    /**
-     * Adds an individual program assignment when the user has none (as the completion import does), with
-     * Totara's assignment API, which also creates the user's assignment and completion records.
-     *
-     * @param \stdClass $cert
-     * @param int $userid
-     * @return bool true when an assignment was added
-     */
-    private function ensure_assignment(\stdClass $cert, int $userid): bool {
-        global $DB;
-
-        if ($DB->record_exists('prog_user_assignment', ['programid' => $cert->progid, 'userid' => $userid])
-                || $DB->record_exists('prog_future_user_assignment', ['programid' => $cert->progid, 'userid' => $userid])) {
-            return false;
-        }
-        $type = \totara_program\assignment\individual::ASSIGNTYPE_INDIVIDUAL;
-        $assignment = \totara_program\assignment\individual::create_from_instance_id((int)$cert->progid, $type, $userid);
-        $exists = ['programid' => $cert->progid, 'assignmenttype' => $type, 'assignmenttypeid' => $userid];
-        if (!$assignment->save() && !$DB->record_exists('prog_assignment', $exists)) {
-            throw new esrsync_exception('The user could not be assigned to the certification (the service account needs '
-                . 'totara/program:configureassignments, and the certification must be available).');
-        }
-        return true;
     }
 
     /**

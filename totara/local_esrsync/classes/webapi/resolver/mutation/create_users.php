@@ -24,14 +24,15 @@ namespace local_esrsync\webapi\resolver\mutation;
 use core\webapi\execution_context;
 use core\webapi\middleware\require_authenticated_user;
 use core\webapi\mutation_resolver;
-use core\webapi\resolver\mutation\user_create_user;
 use core_user\exception\create_user_exception;
 use core_user\external\user_interactor;
 use local_esrsync\local\batch;
+use local_esrsync\local\user_creator;
 
 /**
- * local_esrsync_create_users: many accounts, each created exactly as core_user_create_user creates one (the core
- * resolver runs per item: same capabilities, validation, messages, user_created events, password rules).
+ * local_esrsync_create_users: many accounts, each created as core_user_create_user creates one (same capabilities,
+ * validation, messages, user_created events), a generated password being left to cron as HR Import does (see
+ * user_creator).
  */
 class create_users extends mutation_resolver {
 
@@ -45,7 +46,8 @@ class create_users extends mutation_resolver {
 
         $items = $args['input']['items'] ?? [];
         batch::check_size($items);
-        $results = batch::run($items, function (array $input) use ($ec, $CFG, $DB) {
+        $creator = new user_creator($ec);
+        $results = batch::run($items, function (array $input) use ($creator, $CFG, $DB) {
             // A resent item: the account an earlier attempt created (same username and idnumber) is the answer.
             if (isset($input['idnumber']) && $input['idnumber'] !== '' && !isset($input['tenant'])) {
                 if (!(new user_interactor(\core\entity\user::logged_in()->id))->can_create_system_user()) {
@@ -57,11 +59,11 @@ class create_users extends mutation_resolver {
                     return ['status' => batch::ALREADY, 'user' => $existing];
                 }
             }
-            $created = user_create_user::resolve(['input' => $input], $ec);
-            return ['status' => batch::DONE, 'user' => $created['user']];
+            return ['status' => batch::DONE, 'user' => $creator->create($input)];
         });
         foreach ($results as &$result) {
             $result += ['user' => null];
+            $result['user_id'] = $result['user'] ? $result['user']->id : null;
         }
         return ['items' => $results];
     }

@@ -21,7 +21,6 @@
 
 namespace local_esrsync\webapi\resolver\mutation;
 
-use core\entity\user;
 use core\webapi\execution_context;
 use core\webapi\middleware\require_authenticated_user;
 use core\webapi\mutation_resolver;
@@ -44,7 +43,7 @@ class mark_certification_complete extends mutation_resolver {
         global $DB;
 
         self::require_capability();
-        $completer = new certification_completer(time(), user::logged_in()->id);
+        $completer = new certification_completer(time());
         $transaction = $DB->start_delegated_transaction();
         $result = $completer->mark($args['input']);
         $transaction->allow_commit();

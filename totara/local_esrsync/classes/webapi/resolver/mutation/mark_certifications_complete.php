@@ -21,7 +21,6 @@
 
 namespace local_esrsync\webapi\resolver\mutation;
 
-use core\entity\user;
 use core\webapi\execution_context;
 use core\webapi\middleware\require_authenticated_user;
 use core\webapi\mutation_resolver;
@@ -44,7 +43,7 @@ class mark_certifications_complete extends mutation_resolver {
         mark_certification_complete::require_capability();
         $items = $args['input']['items'] ?? [];
         batch::check_size($items);
-        $completer = new certification_completer(time(), user::logged_in()->id);
+        $completer = new certification_completer(time());
         $results = batch::run($items, function (array $item) use ($completer) {
             $result = $completer->mark($item);
             $duplicate = $result['outcome'] === certification_completer::SKIPPED_DUPLICATE;

@@ -67,6 +67,7 @@ class update_users extends mutation_resolver {
         });
         foreach ($results as &$result) {
             $result += ['user' => null];
+            $result['user_id'] = $result['user'] ? $result['user']->id : null;
         }
         return ['items' => $results];
     }
