@@ -8,8 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graphql import (GraphQLError, GraphQLSyntaxError, Undefined, build_schema, default_field_resolver, execute, parse,
-                     specified_rules, validate)
+from graphql import GraphQLError, GraphQLSyntaxError, Undefined, build_schema, default_field_resolver, execute, parse
 from graphql.language import OperationDefinitionNode, FragmentDefinitionNode, print_ast
 from graphql.type import (GraphQLEnumType, GraphQLInputObjectType, GraphQLList, GraphQLNonNull,
                           GraphQLScalarType, is_input_type)
@@ -20,6 +19,8 @@ from .limits import COSTED_TYPES, ROOT_MUTATION_COST, ROOT_QUERY_COST, query_dep
 from .resolvers import ROOT_RESOLVERS, TYPE_RESOLVERS, Context
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
+# The real plugin's schema file: the simulator offers exactly the operations a site with the plugin has.
+ESRSYNC_SDL = Path(__file__).resolve().parents[2] / "totara" / "local_esrsync" / "webapi" / "external" / "local_esrsync.graphqls"
 INTROSPECTION_OFF = "GraphQL introspection is not enabled."
 
 
@@ -40,7 +41,7 @@ def _text_default(source, info, **args):
 def build(with_esrsync: bool):
     sdl = (SCHEMA_DIR / "core.graphql").read_text(encoding="utf-8")
     if with_esrsync:
-        sdl += "\n" + (SCHEMA_DIR / "local_esrsync.graphql").read_text(encoding="utf-8")
+        sdl += "\n" + ESRSYNC_SDL.read_text(encoding="utf-8")
     schema = build_schema(sdl)
     scalars.install(schema)
     for type_name, cost in (("Query", ROOT_QUERY_COST), ("Mutation", ROOT_MUTATION_COST)):
@@ -77,6 +78,54 @@ _REWRITES = [
 ]
 
 
+def argument_error(err: GraphQLError, document) -> tuple[str, list] | None:
+    """graphql-php's wording and location for an argument failing at execution (there is no validation step on
+    Totara's external endpoint): 'Argument "x" of required type "T!" was not provided.' at the field, or
+    'Argument "x" has invalid value {literal}.' at the argument's value. None for any other error."""
+    inner = err.original_error if isinstance(err.original_error, GraphQLError) else err
+    if not inner.message.startswith("Argument '") or not err.path:
+        return None
+    if " was not provided." in inner.message:
+        return _dq(inner.message), err.locations or []
+    m = re.match(r"^Argument '(\w+)' has invalid value", inner.message)
+    if not m:
+        return None
+    from graphql.language import FieldNode, visit, Visitor
+
+    found = []
+
+    class Finder(Visitor):
+        def enter_field(self, node: FieldNode, *_):
+            key = node.alias.value if node.alias else node.name.value
+            if key == err.path[-1]:
+                found.extend(a.value for a in node.arguments if a.name.value == m[1])
+
+    visit(document, Finder())
+    if not found:
+        return None
+    literal = print_ast(found[0]).replace("{ ", "{").replace(" }", "}")  # graphql-php prints objects tight
+    return f'Argument "{m[1]}" has invalid value {literal}.', [found[0].loc.source.get_location(
+        found[0].loc.start)]
+
+
+def prune_unknown_input_fields(schema, document):
+    """graphql-php ignores fields of an input-object literal that its type does not define; graphql-core refuses
+    them. Remove them before execution so the simulator answers as Totara does."""
+    from graphql.language import REMOVE, Visitor, visit
+    from graphql.utilities import TypeInfo, TypeInfoVisitor
+
+    type_info = TypeInfo(schema)
+
+    class Pruner(Visitor):
+        def enter_object_field(self, node, *_):
+            parent = type_info.get_parent_input_type()
+            if isinstance(parent, GraphQLInputObjectType) and node.name.value not in parent.fields:
+                return REMOVE
+            return None
+
+    return visit(document, TypeInfoVisitor(type_info, Pruner()))
+
+
 def _dq(text: str) -> str:
     return re.sub(r"'([^']*)'", r'"\1"', text)
 
@@ -98,7 +147,11 @@ def _php_json(value) -> str:
 
 
 class _Coercion(Exception):
-    pass
+    def __init__(self, message: str, internal: bool = False):
+        super().__init__(message)
+        # A Totara param_* scalar refused the value (invalid_parameter_exception): the real site answers with
+        # category internal and the text in debugMessage, not category graphql.
+        self.internal = internal
 
 
 def _has_default(fld) -> bool:
@@ -122,7 +175,8 @@ def _coerce(value, gtype, path: list) -> None:
             gtype.parse_value(value)
         except Exception as err:  # noqa: BLE001 - any parser failure is a coercion error
             sub = php_wording(getattr(err, "message", None) or str(err))
-            raise _Coercion(f"Expected type {gtype.name}{at}" + (f"; {sub}" if sub else "."))
+            raise _Coercion(f"Expected type {gtype.name}{at}" + (f"; {sub}" if sub else "."),
+                            internal=sub == "Invalid parameter value detected")
         return
     if isinstance(gtype, GraphQLEnumType):
         if not isinstance(value, str) or value not in gtype.values:
@@ -151,8 +205,13 @@ def variable_errors(schema, operation: OperationDefinitionNode, variables: dict)
     for vd in operation.variable_definitions or ():
         name = vd.variable.name.value
         vtype = type_from_ast(schema, vd.type)
-        if vtype is None or not is_input_type(vtype):
-            continue  # reported by validation
+        if vtype is None:
+            named = vd.type
+            while not hasattr(named, "name") or named.name is None:
+                named = named.type
+            return [GraphQLError(f'Type "{named.name.value}" not found in document.')]
+        if not is_input_type(vtype):
+            continue
         if name not in variables:
             if vd.default_value is None and isinstance(vtype, GraphQLNonNull):
                 errors.append(GraphQLError(f'Variable "${name}" of required type "{print_ast(vd.type)}" was not '
@@ -166,7 +225,8 @@ def variable_errors(schema, operation: OperationDefinitionNode, variables: dict)
         try:
             _coerce(value, vtype, [])
         except _Coercion as err:
-            errors.append(GraphQLError(f'Variable "${name}" got invalid value {_php_json(value)}; {err}', vd))
+            errors.append(GraphQLError(f'Variable "${name}" got invalid value {_php_json(value)}; {err}', vd,
+                                       extensions={"totara_category": "internal"} if err.internal else None))
     return errors
 
 
@@ -216,8 +276,10 @@ class Engine:
             prepared.errors = [err]
             return prepared
         schema = self.schemas[esrsync]
+        document = prune_unknown_input_fields(schema, document)
+        # Totara's external endpoint runs no standard validation rule, only its depth limit and the introspection
+        # switch: a field or argument the schema does not have is silently left out (seen on a real 17.3 site).
         errors = [] if introspection else _introspection_errors(document)
-        errors += validate(schema, document, specified_rules)
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         for d in document.definitions:
             if isinstance(d, OperationDefinitionNode):

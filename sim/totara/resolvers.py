@@ -2,7 +2,9 @@
 root query/mutation fields (spec §5, §10). Business rules live in users.py, certification.py, evidence.py."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from graphql import GraphQLError
 
@@ -177,31 +179,153 @@ def _esrsync_users(_, info, query=None):
     return users.list_users(ctx.store, ctx.settings, query, " AND ".join(where), params)
 
 
-def _mark_complete(_, info, input):
-    ctx = info.context
+PLUGIN_VERSION_FILE = Path(__file__).resolve().parents[2] / "totara" / "local_esrsync" / "version.php"
+
+
+def _plugin(_, info):
+    """local_esrsync_plugin: the version and release of the real plugin's version.php, and the batch limit."""
+    text = PLUGIN_VERSION_FILE.read_text(encoding="utf-8")
+    version = re.search(r"\$plugin->version\s*=\s*(\d+)", text).group(1)
+    release = re.search(r"\$plugin->release\s*=\s*'([^']*)'", text).group(1)
+    return {"component": "local_esrsync", "version": version, "release": release,
+            "max_batch_size": _max_batch_size(info.context.settings)}
+
+
+def _max_batch_size(settings: dict) -> int:
+    size = int(settings.get("esrsync_max_batch_size") or 0)
+    return min(size, 1000) if size >= 1 else 500
+
+
+def _batch(ctx, items: list, one) -> list[dict]:
+    """Every item in a savepoint of its own: a refused item is rolled back and answered REJECTED with its
+    message; the others go on (the plugin's per-item transactions)."""
+    limit = _max_batch_size(ctx.settings)
+    if len(items) > limit:
+        raise ApiError(f"A maximum of {limit} items can be sent in one call.")
+    if not items:
+        raise ApiError("At least one item must be sent.")
+    results = []
+    with ctx.store.transaction():
+        for index, item in enumerate(items):
+            try:
+                with ctx.store.savepoint():
+                    result = one(item)
+            except ApiError as err:
+                result = {"status": "REJECTED", "message": err.message}
+            results.append({"message": None, **result, "index": index})
+    return results
+
+
+def _mark_one(ctx, input: dict) -> dict:
+    """One local_esrsync_mark_certification_complete_input inside the caller's transaction."""
     store = ctx.store
-    require(ctx.settings, "local/esrsync:markcomplete", "You do not have capabilities to mark certification completions.")
     if input.get("completion_date") is None:
         raise ApiError(CODING + "Required parameter - completion_date not being passed")
-    with store.transaction():
-        user = users.find_by_reference(store, input["user"])
-        cert = certification.find_certification(store, input["certification"])
-        result = certification.mark_complete(store, cert, user, input["completion_date"], input.get("due_date") or 0,
-                                             input.get("action") or "CERTIFY_IF_NEWER", ctx.service_user_id, ctx.now)
+    user = users.find_by_reference(store, input["user"])
+    cert = certification.find_certification(store, input["certification"])
+    return certification.mark_complete(store, cert, user, input["completion_date"], input.get("due_date") or 0,
+                                       input.get("action") or "CERTIFY_IF_NEWER", ctx.service_user_id, ctx.now)
+
+
+def _require_markcomplete(ctx) -> None:
+    require(ctx.settings, "local/esrsync:markcomplete", "You do not have capabilities to mark certification completions.")
+
+
+def _require_createevidence(ctx) -> None:
+    require(ctx.settings, "local/esrsync:createevidence", "You do not have capabilities to create evidence.")
+
+
+def _mark_complete(_, info, input):
+    ctx = info.context
+    _require_markcomplete(ctx)
+    with ctx.store.transaction():
+        result = _mark_one(ctx, input)
         return {"outcome": result["outcome"], "assignment_created": result["assignment_created"],
-                "record": completion_view(store, *result["record"]),
-                "current": completion_view(store, "current", result["current"])}
+                "record": completion_view(ctx.store, *result["record"]),
+                "current": completion_view(ctx.store, "current", result["current"])}
+
+
+def _mark_many(_, info, input):
+    ctx = info.context
+    _require_markcomplete(ctx)
+
+    def one(item):
+        result = _mark_one(ctx, item)
+        return {"status": "ALREADY" if result["outcome"] == "SKIPPED_DUPLICATE" else "DONE",
+                "outcome": result["outcome"], "assignment_created": result["assignment_created"],
+                "current": completion_view(ctx.store, "current", result["current"])}
+
+    results = _batch(ctx, input["items"], one)
+    return {"items": [{"outcome": None, "assignment_created": False, "current": None, **r} for r in results]}
+
+
+def _evidence_one(ctx, input: dict) -> tuple[str, int]:
+    user = users.find_by_reference(ctx.store, input["user"])
+    return evidence.create_item(ctx.store, user, input["type"], input["source_key"], input.get("name"),
+                                input.get("custom_fields"), ctx.service_user_id, ctx.now)
 
 
 def _create_evidence(_, info, input):
     ctx = info.context
-    store = ctx.store
-    require(ctx.settings, "local/esrsync:createevidence", "You do not have capabilities to create evidence.")
-    with store.transaction():
-        user = users.find_by_reference(store, input["user"])
-        outcome, item_id = evidence.create_item(store, user, input["type"], input["source_key"], input.get("name"),
-                                                input.get("custom_fields"), ctx.service_user_id, ctx.now)
-        return {"outcome": outcome, "item": evidence.item_view(store, item_id)}
+    _require_createevidence(ctx)
+    with ctx.store.transaction():
+        outcome, item_id = _evidence_one(ctx, input)
+        return {"outcome": outcome, "item": evidence.item_view(ctx.store, item_id)}
+
+
+def _create_evidence_many(_, info, input):
+    ctx = info.context
+    _require_createevidence(ctx)
+
+    def one(item):
+        outcome, item_id = _evidence_one(ctx, item)
+        return {"status": "ALREADY" if outcome == "SKIPPED_DUPLICATE" else "DONE", "outcome": outcome,
+                "item_id": item_id}
+
+    results = _batch(ctx, input["items"], one)
+    return {"items": [{"outcome": None, "item_id": None, **r} for r in results]}
+
+
+def _create_users_many(_, info, input):
+    """local_esrsync_create_users: core create per item; a resent item finds its account (username + idnumber)."""
+    ctx = info.context
+
+    def one(item):
+        if item.get("idnumber"):
+            require(ctx.settings, "moodle/user:create", "You do not have capabilities to create a user.")
+            existing = ctx.store.one("SELECT * FROM user WHERE username = ? AND idnumber = ? AND deleted = 0",
+                                     (item["username"], item["idnumber"]))
+            if existing:
+                return {"status": "ALREADY", "user": existing}
+        return {"status": "DONE", "user": users.create_user(ctx.store, ctx.settings, item, ctx.now)}
+
+    return {"items": [_with_user_id(r) for r in _batch(ctx, input["items"], one)]}
+
+
+def _with_user_id(result: dict) -> dict:
+    result = {"user": None, **result}
+    return {**result, "user_id": result["user"]["id"] if result["user"] else None}
+
+
+def _update_users_many(_, info, input):
+    """local_esrsync_update_users: core update per item; a suspension the account already has is ALREADY."""
+    ctx = info.context
+
+    def one(item):
+        inp = {k: v for k, v in item["input"].items() if not (k in ("username", "email") and v in ("", None))}
+        if inp.get("username") is not None and users.clean_username(inp["username"]) != inp["username"]:
+            if inp["username"].lower() != inp["username"]:
+                raise ApiError("The username must be in lower case")
+            raise ApiError("The given username contains invalid characters")
+        if list(inp) == ["suspended"]:
+            target = users.find_by_reference(ctx.store, item["target_user"])
+            require(ctx.settings, "moodle/user:managelogin", "You do not have capabilities to suspend a user.")
+            if bool(target["suspended"]) == bool(inp["suspended"]):
+                return {"status": "ALREADY", "user": target}
+        return {"status": "DONE", "user": users.update_user(ctx.store, ctx.settings, item["target_user"], inp,
+                                                            ctx.service_user_id, ctx.now)}
+
+    return {"items": [_with_user_id(r) for r in _batch(ctx, input["items"], one)]}
 
 
 def _certification_completions(_, info, query=None):
@@ -244,12 +368,16 @@ def _certification_completions(_, info, query=None):
 
 ROOT_RESOLVERS = {
     "Query": {"totara_webapi_status": _status, "core_user_users": _core_user_users,
-              "local_esrsync_users": _esrsync_users,
+              "local_esrsync_users": _esrsync_users, "local_esrsync_plugin": _plugin,
               "local_esrsync_certification_completions": _certification_completions},
     "Mutation": {"core_user_create_user": _create_user, "core_user_update_user": _update_user,
                  "core_user_delete_user": _delete_user,
                  "local_esrsync_mark_certification_complete": _mark_complete,
-                 "local_esrsync_create_evidence_item": _create_evidence},
+                 "local_esrsync_mark_certifications_complete": _mark_many,
+                 "local_esrsync_create_evidence_item": _create_evidence,
+                 "local_esrsync_create_evidence_items": _create_evidence_many,
+                 "local_esrsync_create_users": _create_users_many,
+                 "local_esrsync_update_users": _update_users_many},
 }
 TYPE_RESOLVERS = {
     "core_user": _user_field_resolvers(),

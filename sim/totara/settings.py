@@ -24,6 +24,7 @@ DEFAULT_SETTINGS = {
     "password_policy": True,             # Totara default policy: 8 chars, 1 digit, 1 lower, 1 upper, 1 special
     "auth_plugins": {"manual": True, "nologin": True, "saml2": False},  # name -> can_change_password
     "esrsync_enabled": True,             # local_esrsync plugin installed (our extension)
+    "esrsync_max_batch_size": 500,       # local_esrsync/maxbatchsize: items per batch call (1..1000)
     "timezone": "Europe/London",         # server timezone (fixed)
     "graphqlcursorlimitmax": None,       # optional cap on page sizes
     "denied_capabilities": [],           # capabilities the service account's role lacks, e.g. "moodle/user:create"

@@ -12,7 +12,7 @@ from graphql import GraphQLError
 from . import certification, oauth
 from .errors import ApiError, RequestError
 from .faults import Faults
-from .graphql_api import Engine, php_wording
+from .graphql_api import Engine, argument_error, php_wording
 from .resolvers import ComplexityAbort, Context
 from .limits import RateLimiter, effective_client_limit
 from .settings import LEVEL_DEVELOPER, LEVEL_NONE, ApiClient, Clock, SiteConfig
@@ -192,13 +192,28 @@ class Site:
         with self.store.lock:  # one request at a time touches the database
             data, errors = self.engine.run(prepared, esrsync, request.get("variables") or {},
                                            request.get("operationName"), ctx)
-        return self._envelope([self._format(e, level) for e in errors], data), ctx.cost, ctx.is_mutation
+        formatted = [self._argument(e, prepared.document) or self._format(e, level) for e in errors]
+        return self._envelope(formatted, data), ctx.cost, ctx.is_mutation
+
+    def _argument(self, err: GraphQLError, document) -> dict | None:
+        """An argument refused at execution: category graphql, graphql-php's words, locations and path."""
+        found = argument_error(err, document)
+        if found is None:
+            return None
+        message, locations = found
+        out = {"message": message, "extensions": {"category": "graphql"}}
+        if locations:
+            out["locations"] = [{"line": loc.line, "column": loc.column} for loc in locations]
+        out["path"] = list(err.path)
+        return out
 
     # -- errors and envelope ----------------------------------------------------------------------------
     def _format(self, err: GraphQLError, level: int) -> dict:
         original = err.original_error
         if err.message.startswith("Query complexity exceeded"):
             return self._located(err.message, "query_complexity", err)
+        if (err.extensions or {}).get("totara_category") == "internal":
+            return self._internal(err.message, err, level)  # a param_* scalar refused a variable's value
         if err.path is None and (original is None or isinstance(original, GraphQLError)):
             return self._graphql(err)  # request-level (operation / variable) errors
         if isinstance(original, (ApiError, ComplexityAbort)):
@@ -259,7 +274,8 @@ class Site:
         if errors:
             out["errors"] = errors
         if data is not None:
-            out["data"] = data
+            # Only unknown root fields selected: nothing resolved, and PHP encodes the empty array as [].
+            out["data"] = data if data else []
         if errors:
             out["error"] = "\n".join(e["message"] for e in errors)
         return out

@@ -140,6 +140,19 @@ class Store:
                 raise
             self.conn.execute("COMMIT")
 
+    @contextmanager
+    def savepoint(self):
+        """One item of a batch inside the current transaction: its writes are undone when it raises."""
+        with self.lock:
+            self.conn.execute("SAVEPOINT item")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK TO item")
+                self.conn.execute("RELEASE item")
+                raise
+            self.conn.execute("RELEASE item")
+
     def one(self, sql: str, params=()) -> dict | None:
         with self.lock:
             row = self.conn.execute(sql, params).fetchone()

@@ -19,6 +19,8 @@ from pathlib import Path
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SITE_TOOL = REPO_ROOT / "totara" / "site" / "totara_site.py"
+DEFAULT_SITE_HOME = REPO_ROOT / "work" / "totara-site"
 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET = "cstf-demo", "cstf-demo-secret"
 START_TIMEOUT_S = 30
 
@@ -151,3 +153,37 @@ def _start_in_process(db: str, options: dict) -> SimHandle:
         thread.join(timeout=5)
 
     return SimHandle(url=server.url, _stop=stop)
+
+
+# -- a real Totara site, for the suites and benchmarks that can use one ---------------------------------------
+
+def real_site_config() -> dict | None:
+    """The real Totara 17 site (with local_esrsync) the environment names, as {url, client_id, client_secret,
+    cron}, or None. cron() runs the site's certification update task, or is None when there is no way to.
+
+    - TOTARA_URL, TOTARA_CLIENT_ID, TOTARA_CLIENT_SECRET; cron: TOTARA_CRON_CMD (a shell command), if set;
+    - TOTARA_SITE_HOME: a site made by totara/site/totara_site.py (`make totara-site`);
+    - TOTARA_SRC: a Totara 17.3 source tree: the site is brought up (or reused) in work/totara-site.
+    """
+    env = os.environ
+    if env.get("TOTARA_URL"):
+        cron = env.get("TOTARA_CRON_CMD")
+        return {"url": env["TOTARA_URL"], "client_id": env.get("TOTARA_CLIENT_ID", ""),
+                "client_secret": env.get("TOTARA_CLIENT_SECRET", ""),
+                "cron": (lambda: subprocess.run(cron, shell=True, check=True, capture_output=True)) if cron else None}
+    home = env.get("TOTARA_SITE_HOME")
+    if env.get("TOTARA_SRC") and not home:
+        home = str(DEFAULT_SITE_HOME)
+        subprocess.run([sys.executable, str(SITE_TOOL), "up", "--src", env["TOTARA_SRC"], "--home", home],
+                       check=True, stdout=sys.stderr)
+    return site_home_config(Path(home)) if home else None
+
+
+def site_home_config(home: Path) -> dict:
+    """Connection and cron of a site made by totara/site/totara_site.py."""
+    conn = json.loads((home / "connection.json").read_text())  # an Airflow Connection: host, login, password
+
+    def cron() -> None:
+        subprocess.run([sys.executable, str(SITE_TOOL), "cron", "--home", str(home)], check=True, capture_output=True)
+
+    return {"url": conn["host"], "client_id": conn["login"], "client_secret": conn["password"], "cron": cron}
