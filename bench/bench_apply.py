@@ -59,7 +59,7 @@ def measure(sample: int = 2000, ref_seconds: float = 3.0, workdir: Path | None =
         user_actions = [a for a in actions.to_pylist() if not a.get("held")][:sample]
         recorded: list = []
         t = time.perf_counter()
-        outs = UserApplier(client).apply(user_actions, done=set(), record=recorded.append, progress_every=10**9)
+        outs = UserApplier(client).apply(user_actions, done=set(), record=recorded.extend, progress_every=10**9)
         users_s = time.perf_counter() - t
         users_failed = sum(o.status != "done" for o in outs)
 
@@ -72,7 +72,7 @@ def measure(sample: int = 2000, ref_seconds: float = 3.0, workdir: Path | None =
         comp_actions = [a for a in plan.to_pylist() if a["kind"] != "skip"][:sample]
         recorded.clear()
         t = time.perf_counter()
-        couts = CompetenceApplier(client).apply(comp_actions, done=set(), record=recorded.append)
+        couts = CompetenceApplier(client).apply(comp_actions, done=set(), record=recorded.extend)
         comp_s = time.perf_counter() - t
         comp_failed = sum(o.status != "done" for o in couts)
         client.close()

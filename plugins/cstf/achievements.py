@@ -152,10 +152,10 @@ def apply_plan(job: InboundJob, client) -> dict:
     actions = pq.read_table(path).to_pylist() if path.exists() else []
     done = {o["action_id"] for o in job.db.outcomes(job.ctx.run_id, job.vpd, STEP) if o["status"] == "done"}
 
-    def record(o: Outcome) -> None:
+    def record(batch: list[Outcome]) -> None:  # one transaction per batch of outcomes
         job.db.record_outcomes([dict(run_id=job.ctx.run_id, try_number=job.ctx.try_number, vpd=job.vpd, step=STEP,
                                      action_id=o.action_id, status=o.status, totara_id=o.totara_id,
-                                     message=o.message, attempts=o.attempts)])
+                                     message=o.message, attempts=o.attempts) for o in batch])
 
     outcomes = CompetenceApplier(client).apply(actions, done=done, record=record)
     if len(outcomes) >= ANALYZE_AFTER_ROWS:

@@ -265,10 +265,10 @@ def apply_plan(job: InboundJob, client, *, dob_for=None) -> dict:
     applier = UserApplier(client, person_id_field=job.trust.users.person_id_field, dob_for=dob_for,
                           lookup_first=bool(earlier) or job.ctx.try_number > 1)
 
-    def record(o: Outcome) -> None:
+    def record(batch: list[Outcome]) -> None:  # one transaction per batch of outcomes
         job.db.record_outcomes([dict(run_id=job.ctx.run_id, try_number=job.ctx.try_number, vpd=job.vpd, step=STEP,
                                      action_id=o.action_id, status=o.status, totara_id=o.totara_id,
-                                     message=o.message, attempts=o.attempts)])
+                                     message=o.message, attempts=o.attempts) for o in batch])
 
     outcomes = applier.apply(actions, done=done, record=record)
     if len(outcomes) >= ANALYZE_AFTER_ROWS:

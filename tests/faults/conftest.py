@@ -22,6 +22,11 @@ from tests.scenarios.builder import scenario_env
 READ_TIMEOUT_S = 3
 
 
+# Small local_esrsync batches: the faults land on many calls, with several writes in each (whole batches lost,
+# resent and answered ALREADY), as a 500-item batch would be hit on a big day.
+FAULT_BATCH_SIZE = 3
+
+
 def _fast_waits(mp: pytest.MonkeyPatch) -> None:
     from airflow._shared.timezones import timezone
     from airflow.models.taskinstance import TaskInstance
@@ -38,7 +43,7 @@ def _trust(tmp_path, mp: pytest.MonkeyPatch, sim, state_db_url: str | None = Non
     env = scenario_env(tmp_path, mp, sc.TRUST_YAML, sc.MAPPINGS)
     mp.setenv("AIRFLOW_CONN_TOTARA_DEFAULT", json.dumps({
         "conn_type": "totara", "host": sim.url, "login": sim.client_id, "password": sim.client_secret,
-        "extra": {"timeout_read": READ_TIMEOUT_S, "max_concurrency": 4}}))
+        "extra": {"timeout_read": READ_TIMEOUT_S, "max_concurrency": 4, "batch_size": FAULT_BATCH_SIZE}}))
     url = state_db_url or f"sqlite:///{env['work'] / 'state.db'}"
     if state_db_url:
         mp.setenv("CSTF_STATE_DB_URL", state_db_url)

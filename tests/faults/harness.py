@@ -160,7 +160,8 @@ class FaultDriver:
         spec = {"step": step, "vpd": job.vpd, "run_id": job.ctx.run_id, "run_date": str(job.ctx.run_date),
                 "mode": job.ctx.mode, "try_number": job.ctx.try_number,
                 "totara": {"url": conn["host"], "client_id": conn["login"], "client_secret": conn["password"],
-                           "timeout_read": (conn.get("extra") or {}).get("timeout_read", 60)}}
+                           "timeout_read": (conn.get("extra") or {}).get("timeout_read", 60),
+                           "batch_size": (conn.get("extra") or {}).get("batch_size", 200)}}
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "plugins")]))
         before = outcome_count(self.url, job.ctx.run_id, step)
         self.control("faults", {"merge": True, "latency_ms": 25})  # slow enough to stop it half way

@@ -44,7 +44,7 @@ def test_reference_run_is_a_real_workload(reference):
     assert len(t["completions"]) > 50 and t["evidence"] and len(t["evidence"]) == len(t["evidence_sources"])
     assert s["ledger"] and len(s["done"]) > 300 and not s["not_done"]
     assert len(reference["files"]) == 1
-    assert reference["requests"] > 250 and reference["seen"] == {"OK": reference["requests"]}  # no fault in it
+    assert reference["requests"] > 100 and reference["seen"] == {"OK": reference["requests"]}  # no fault in it
 
 
 def test_5xx_bursts(trust, inbound_dag, outbound_dag, reference):
@@ -60,20 +60,21 @@ def test_429_storms(trust, inbound_dag, outbound_dag, reference):
     for at in spread(reference, 6):
         schedule.add(at, Action("sim", {"rate_limit_next": 30}))
     driver = survive(trust, inbound_dag, outbound_dag, reference, schedule)
-    assert driver.seen["RATE_LIMITED"] >= 5 * 30
+    assert driver.seen["RATE_LIMITED"] >= 4 * 30  # a storm placed after the run's last call never blows
 
 
 def test_timeouts_and_resets_after_commit(trust, inbound_dag, outbound_dag, reference):
-    """Totara commits, then the answer never arrives in time (or the connection drops): a create must be
-    looked up, not repeated; every other mutation is repeated safely."""
+    """Totara commits, then the answer never arrives in time (or the connection drops): a batch of creates is
+    resent and finds the accounts its lost attempt made (ALREADY), never making them twice; every other
+    mutation is repeated safely."""
     schedule = Schedule(description="commit, then time out / reset")
     for k, at in enumerate(spread(reference, 10)):
         key = "commit_then_timeout_next" if k % 2 == 0 else "commit_then_reset_next"
         schedule.add(at, Action("sim", {key: 2, "commit_then_timeout_s": 4.0}))
     driver = survive(trust, inbound_dag, outbound_dag, reference, schedule)
     assert driver.seen["TRANSIENT"] >= 10
-    # Day 1's first points fall among the creates: their answers were lost and the accounts were found instead.
-    assert any("answer was lost" in m for m in sc.outcome_messages(trust["state_db_url"]))
+    # Day 1's first points fall among the creates: their answers were lost and the resent batch found the accounts.
+    assert any("created by an earlier attempt" in m for m in sc.outcome_messages(trust["state_db_url"]))
 
 
 def test_token_expiry_mid_run(trust, inbound_dag, outbound_dag, reference):

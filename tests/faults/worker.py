@@ -30,7 +30,8 @@ def main(argv: list[str]) -> int:
                              mode=spec["mode"])
     job = inbound.InboundJob(settings, trust, db, ctx)
     t = spec["totara"]
-    client = TotaraClient(t["url"], t["client_id"], t["client_secret"], timeout=(5, float(t["timeout_read"])))
+    client = TotaraClient(t["url"], t["client_id"], t["client_secret"], timeout=(5, float(t["timeout_read"])),
+                          batch_size=int(t.get("batch_size", 200)))
     if spec["step"] == "users":
         lifecycle.apply_plan(job, client, dob_for=lifecycle.dob_lookup(job))
     else:

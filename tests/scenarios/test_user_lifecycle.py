@@ -3,6 +3,7 @@ simulator, checked by reading the simulator's users back through its GraphQL API
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -25,11 +26,16 @@ def dag(inbound_dag):
     return inbound_dag
 
 
-@pytest.fixture()
-def env(tmp_path, monkeypatch, totara_sim):
+@pytest.fixture(params=["batches", "per_user"])
+def env(request, tmp_path, monkeypatch, totara_sim):
+    """Every scenario runs twice: accounts written in local_esrsync batches, and one core API call per account
+    (a site whose plugin predates the batches, or a Connection with user_batches false)."""
+    if request.param == "per_user":
+        conn = json.loads(os.environ["AIRFLOW_CONN_TOTARA_DEFAULT"])
+        monkeypatch.setenv("AIRFLOW_CONN_TOTARA_DEFAULT", json.dumps({**conn, "extra": {"user_batches": False}}))
     # Thresholds suited to a ten-person trust.
     trust = 'vpd: "999"\nname: Scenario Trust\nsafeguards:\n  max_suspensions: 3\n  max_suspension_share: 0.5\n'
-    return {**scenario_env(tmp_path, monkeypatch, trust), "sim": totara_sim}
+    return {**scenario_env(tmp_path, monkeypatch, trust), "sim": totara_sim, "path": request.param}
 
 
 run = run_dag

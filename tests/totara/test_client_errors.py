@@ -44,11 +44,11 @@ def test_missing_user_is_not_found(client):
     assert client.stats["requests"] == 2
 
 
-def test_bad_field_is_a_query_error(client):
+def test_bad_query_is_a_query_error(client):
     with pytest.raises(TotaraQueryError) as err:
-        list(client.iter_users(fields=("id", "foo")))
+        client.execute("query ($q: no_such_input) { core_user_users { total } }", {"q": {}})
     assert err.value.category == "FATAL_QUERY"
-    assert err.value.message == 'Cannot query field "foo" on type "core_user".'
+    assert err.value.message == 'Type "no_such_input" not found in document.'
     assert client.stats["requests"] == 1
 
 

@@ -1,7 +1,9 @@
 """Airflow hook for a Totara Learn site: builds a cstf.totara.TotaraClient from an Airflow Connection.
 
 Connection `totara_default` (type "totara"): host = base URL (http/https, with port), login = API client id,
-password = client secret; extras: max_concurrency, timeout_connect, timeout_read, page_size, max_retry_seconds.
+password = client secret; extras: max_concurrency, timeout_connect, timeout_read, page_size, batch_size (items per
+local_esrsync batch call, capped by the plugin's maximum), user_batches (false: accounts through the core API one
+call each even when the plugin offers batches), max_retry_seconds.
 All behaviour lives in cstf.totara; this is glue.
 """
 from __future__ import annotations
@@ -42,7 +44,8 @@ class TotaraHook(BaseHook):
     def _build_client(self, **overrides) -> TotaraClient:
         conn = self.get_connection(self.totara_conn_id)
         extra = conn.extra_dejson or {}
-        kwargs = {key: extra[key] for key in ("max_concurrency", "page_size", "max_retry_seconds") if key in extra}
+        kwargs = {key: extra[key] for key in ("max_concurrency", "page_size", "batch_size", "user_batches",
+                                                "max_retry_seconds") if key in extra}
         kwargs["timeout"] = (float(extra.get("timeout_connect", 5)), float(extra.get("timeout_read", 60)))
         kwargs.update(overrides)
         return TotaraClient(base_url(conn.host, conn.port, conn.schema), conn.login or "", conn.password or "",

@@ -28,6 +28,8 @@ GRAPHQL_PATH = "/api/graphql.php"
 BACKOFF_START_S = 2.0
 BACKOFF_CAP_S = 60.0
 LOOKUP_CHUNK = 200  # local_esrsync_users accepts at most 200 idnumbers / usernames (§10.5)
+DEFAULT_BATCH_SIZE = 200  # items per local_esrsync batch call; the plugin's own maximum caps it (500 by default)
+USERS_BATCH_VERSION = 2026120401  # the first local_esrsync version with local_esrsync_create_users / _update_users
 
 
 @dataclass
@@ -40,13 +42,17 @@ class _Token:
 class TotaraClient:
     def __init__(self, base_url: str, client_id: str, client_secret: str, *, max_concurrency: int = 4,
                  timeout=(5, 60), page_size: int = 200, max_retry_seconds: float = 300, session_factory=None,
-                 sleep=time.sleep, rng: random.Random | None = None, clock=time.monotonic):
+                 batch_size: int = DEFAULT_BATCH_SIZE, user_batches: bool | None = None, sleep=time.sleep, rng: random.Random | None = None,
+                 clock=time.monotonic):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self._secret = client_secret
         self.max_concurrency = max(1, int(max_concurrency))
         self.timeout = timeout
         self.page_size = int(page_size)
+        self.batch_size = max(1, int(batch_size))
+        self.user_batches = user_batches  # None: when the plugin offers them; False: the core API per user
+        self._plugin: dict | None = None
         self.max_retry_seconds = float(max_retry_seconds)
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -247,23 +253,79 @@ class TotaraClient:
                                     action: str = "CERTIFY_IF_NEWER") -> dict:
         """local_esrsync_mark_certification_complete (§10.2). Safe to repeat: the same completion date gives
         SKIPPED_DUPLICATE. Returns {outcome, assignment_created, current {state, time_*}}."""
-        inp = {"user": user, "certification": certification, "completion_date": _date_text(completion_date),
-               "action": action}
-        if due_date is not None:
-            inp["due_date"] = _date_text(due_date)
+        inp = _mark_input({"user": user, "certification": certification, "completion_date": completion_date,
+                           "due_date": due_date, "action": action})
         return self.execute(q.MARK_COMPLETE, {"i": inp})["local_esrsync_mark_certification_complete"]
+
+    def plugin(self) -> dict | None:
+        """local_esrsync_plugin {component version release max_batch_size}, or None on a site without the plugin
+        (cached: a site gains the plugin by an upgrade, which a new task's client sees)."""
+        if self._plugin is None:
+            try:
+                data = self.execute(q.PLUGIN)
+            except TotaraError as exc:
+                if exc.category == "FATAL_QUERY" and "local_esrsync_plugin" in exc.message:
+                    return None
+                raise
+            # A real site may answer an unknown field with HTTP 200 and no data at all (real-totara.md §4).
+            self._plugin = data.get("local_esrsync_plugin") or None
+        return self._plugin
+
+    def max_batch(self) -> int:
+        """Items per batch call: our batch_size, capped by the plugin's maximum."""
+        info = self.plugin() or {}
+        return max(1, min(self.batch_size, int(info.get("max_batch_size") or self.batch_size)))
+
+    def has_user_batches(self) -> bool:
+        """The site's local_esrsync creates and updates accounts in batches (else: the core API per user)."""
+        if self.user_batches is False:
+            return False
+        info = self.plugin()
+        return bool(info) and int(info.get("version") or 0) >= USERS_BATCH_VERSION
+
+    def create_users(self, items: list[dict]) -> list[dict]:
+        """local_esrsync_create_users: core_user_create_user inputs, one result per item: {index, status (DONE,
+        ALREADY, REJECTED), message, user_id}. Safe to resend: an account an earlier attempt created (same username
+        and idnumber) comes back ALREADY."""
+        return self._batched(q.CREATE_USERS, "local_esrsync_create_users", items)
+
+    def update_users(self, items: list[dict]) -> list[dict]:
+        """local_esrsync_update_users: items {target_user, input} as core_user_update_user's arguments (suspend and
+        unsuspend are input {suspended}); one result per item as create_users. Safe to resend."""
+        return self._batched(q.UPDATE_USERS, "local_esrsync_update_users", items)
+
+    def _batched(self, query: str, root: str, items: list[dict]) -> list[dict]:
+        results = []
+        for chunk in self._chunks(items):
+            data = self.execute(query, {"i": {"items": chunk}})
+            results.extend(_in_order(data[root]["items"], len(chunk)))
+        return results
+
+    def mark_certifications_complete(self, items: list[dict]) -> list[dict]:
+        """local_esrsync_mark_certifications_complete: items as mark_certification_complete's arguments
+        ({user, certification, completion_date, due_date?, action?}), processed in the order given (send one user's
+        completions of a certification oldest first). One result per item, in order: {index, status (DONE,
+        ALREADY, REJECTED), outcome, assignment_created, message}. Resending is safe: what was written comes back
+        ALREADY. Lists longer than max_batch() go in several calls, one after another."""
+        return self._batched(q.MARK_COMPLETE_MANY, "local_esrsync_mark_certifications_complete",
+                             [_mark_input(i) for i in items])
+
+    def create_evidence_items(self, items: list[dict]) -> list[dict]:
+        """local_esrsync_create_evidence_items: items as create_evidence_item's arguments ({user, source_key, type?,
+        name?, custom_fields?}). One result per item: {index, status, outcome, message, item_id}; safe to resend
+        (source keys already used come back ALREADY)."""
+        return self._batched(q.CREATE_EVIDENCE_MANY, "local_esrsync_create_evidence_items",
+                             [_evidence_input(**i) for i in items])
+
+    def _chunks(self, items: list) -> list[list]:
+        size = self.max_batch()
+        return [items[i:i + size] for i in range(0, len(items), size)]
 
     def create_evidence_item(self, user: dict, source_key: str, *, type: dict | None = None,  # noqa: A002
                              name: str | None = None, custom_fields: dict | list | None = None) -> dict:
         """local_esrsync_create_evidence_item (§10.3); `source_key` makes it idempotent. `custom_fields` as
         {shortname: data} or the API's list. Returns {outcome, item {id, name}}."""
-        inp = {"user": user, "type": type or {"idnumber": "esr-competence"}, "source_key": source_key}
-        if name is not None:
-            inp["name"] = name
-        if custom_fields:
-            if isinstance(custom_fields, dict):
-                custom_fields = [{"shortname": k, "data": _date_text(v)} for k, v in custom_fields.items()]
-            inp["custom_fields"] = custom_fields
+        inp = _evidence_input(user, source_key, type=type, name=name, custom_fields=custom_fields)
         return self.execute(q.CREATE_EVIDENCE, {"i": inp})["local_esrsync_create_evidence_item"]
 
     def iter_certification_completions(self, changed_since=None, include_history: bool = True,
@@ -318,6 +380,36 @@ def _not_sent(exc) -> bool:
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
     return isinstance(reason, NewConnectionError)
+
+
+def _mark_input(item: dict) -> dict:
+    """A local_esrsync_mark_certification_complete_input: dates as "YYYY-MM-DD", unset due date left out."""
+    inp = {"user": item["user"], "certification": item["certification"],
+           "completion_date": _date_text(item["completion_date"]), "action": item.get("action") or "CERTIFY_IF_NEWER"}
+    if item.get("due_date") is not None:
+        inp["due_date"] = _date_text(item["due_date"])
+    return inp
+
+
+def _evidence_input(user: dict, source_key: str, *, type: dict | None = None, name: str | None = None,  # noqa: A002
+                    custom_fields: dict | list | None = None) -> dict:
+    """A local_esrsync_create_evidence_item_input; `custom_fields` as {shortname: data} or the API's list."""
+    inp = {"user": user, "type": type or {"idnumber": "esr-competence"}, "source_key": source_key}
+    if name is not None:
+        inp["name"] = name
+    if custom_fields:
+        if isinstance(custom_fields, dict):
+            custom_fields = [{"shortname": k, "data": _date_text(v)} for k, v in custom_fields.items()]
+        inp["custom_fields"] = custom_fields
+    return inp
+
+
+def _in_order(results: list[dict], expected: int) -> list[dict]:
+    """A batch's results by index; a missing or extra result is a contract breach, not something to guess about."""
+    by_index = {int(r["index"]): r for r in results}
+    if sorted(by_index) != list(range(expected)):
+        raise TotaraError(f"batch answered {len(results)} results for {expected} items", "FATAL_QUERY")
+    return [by_index[i] for i in range(expected)]
 
 
 def _date_text(value):

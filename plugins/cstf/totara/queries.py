@@ -26,6 +26,20 @@ MARK_COMPLETE = ("mutation esr_mark_complete($i: local_esrsync_mark_certificatio
 CREATE_EVIDENCE = ("mutation esr_create_evidence($i: local_esrsync_create_evidence_item_input!) "
                    "{ local_esrsync_create_evidence_item(input: $i) { outcome item { id name } } }")
 
+PLUGIN = "query esr_plugin { local_esrsync_plugin { component version release max_batch_size } }"
+# Batches: the item results have no resolver class in the plugin, so they cost nothing beyond the mutation (§4).
+MARK_COMPLETE_MANY = ("mutation esr_mark_complete_many($i: local_esrsync_mark_certifications_complete_input!) "
+                      "{ local_esrsync_mark_certifications_complete(input: $i) "
+                      "{ items { index status outcome assignment_created message } } }")
+CREATE_EVIDENCE_MANY = ("mutation esr_create_evidence_many($i: local_esrsync_create_evidence_items_input!) "
+                        "{ local_esrsync_create_evidence_items(input: $i) { items { index status outcome message item_id } } }")
+
+# user_id, not user { id }: the account's fields cost a point each and are resolved one by one (§4).
+CREATE_USERS = ("mutation esr_create_users($i: local_esrsync_create_users_input!) { local_esrsync_create_users(input: $i) "
+                "{ items { index status message user_id } } }")
+UPDATE_USERS = ("mutation esr_update_users($i: local_esrsync_update_users_input!) { local_esrsync_update_users(input: $i) "
+                "{ items { index status message user_id } } }")
+
 COMPLETION_FIELDS = ("id", "is_history", "user_id", "user_idnumber", "username", "certification_id",
                      "certification_idnumber", "certification_shortname", "state", "status", "renewal_status",
                      "certif_path", "time_completed", "time_window_opens", "time_expires", "baseline_time_expires",
