@@ -71,6 +71,19 @@ totara-site:
 	elif [ -f "$${TOTARA_SITE_HOME:-work/totara-site}/state.json" ]; then $(TOTARA_SITE) up $(TOTARA_SITE_ARGS); \
 	else echo "No Totara site yet: make totara-site TOTARA_SRC=/path/to/totara (an extracted Totara 17 tree or its bare git repository)"; exit 2; fi
 
+# The demo of `make run` against the real site instead of the simulator (same days, same summary).
+# To start over: make totara-site-reset && rm -rf work/demo-real
+.PHONY: run-real
+run-real: $(STAMP)
+	$(TOTARA_SITE) up
+	CSTF_WORKDIR=$(CURDIR)/work/demo-real $(VENV)/bin/cstf demo --workdir $(CURDIR)/work/demo-real --totara-site $${TOTARA_SITE_HOME:-$(CURDIR)/work/totara-site}
+
+# The conformance suite (tests/conformance) against the simulator and a real site: the one of `make totara-site`
+# unless TOTARA_URL (with TOTARA_CLIENT_ID, TOTARA_CLIENT_SECRET, optionally TOTARA_CRON_CMD) names another.
+.PHONY: conformance
+conformance: $(STAMP)
+	TOTARA_SITE_HOME=$${TOTARA_SITE_HOME:-$(CURDIR)/work/totara-site} $(VENV)/bin/pytest tests/conformance -rs $(PYTEST_ARGS)
+
 totara-site-reset:
 	$(TOTARA_SITE) reset
 

@@ -6,7 +6,7 @@
     cstf files [--workdir DIR] [--vpd V] [--json]
     cstf config check [--trusts DIR]
     cstf mappings check|profile --vpd V [--workdir DIR]
-    cstf demo [--workdir DIR]
+    cstf demo [--workdir DIR] [--totara-site HOME]
     cstf report compliance|differences|mappings --vpd V [--subject S] [--organisation O] [--kind K] [--csv FILE]
     cstf audit person ID|run RUN_ID [--vpd V] [--csv FILE]
 """
@@ -208,7 +208,7 @@ def cmd_mappings_profile(args) -> int:
 
 def cmd_demo(args) -> int:
     from cstf.demo import run_demo
-    return run_demo(Path(args.workdir), persons=args.persons)
+    return run_demo(Path(args.workdir), persons=args.persons, totara_site=args.totara_site)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the main job end to end on synthetic files (make run)")
     d.add_argument("--workdir", type=Path, default=Path("work/demo"))
+    d.add_argument("--totara-site", type=Path, default=None,
+                   help="a real Totara site made by `make totara-site` (its home folder) instead of the simulator")
     d.add_argument("--persons", type=int, default=300)
     d.set_defaults(func=cmd_demo)
 

@@ -12,8 +12,10 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cstf.config import Settings
 from cstf.ledger import StateDB
@@ -31,7 +33,7 @@ def _airflow(args: list[str], env: dict, log_path: Path) -> int:
         return subprocess.run([str(airflow), *args], env=env, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
-def run_demo(workdir: Path, persons: int = 300, seed: int = 1) -> int:
+def run_demo(workdir: Path, persons: int = 300, seed: int = 1, totara_site: Path | None = None) -> int:
     import_sim()
     from sim.esr import generate
 
@@ -45,30 +47,60 @@ def run_demo(workdir: Path, persons: int = 300, seed: int = 1) -> int:
     for f in gen.files:
         print(f"  {f.name}  ({f.stat().st_size / 1024:.0f} KiB)")
 
-    from sim.totara.testing import running_simulator
-    sim_db = workdir / "totara-sim.db"
-    with running_simulator(workdir, db=sim_db, keep=sim_db.exists(), enable_control=True) as sim:
-        print(f"Totara simulator at {sim.url} (state in {sim_db})")
+    with _totara(workdir, totara_site) as site:
         env["AIRFLOW_CONN_TOTARA_DEFAULT"] = json.dumps(
-            {"conn_type": "totara", "host": sim.url, "login": sim.client_id, "password": sim.client_secret})
-        rc = _run_days(workdir, env, sim)
+            {"conn_type": "totara", "host": site.url, "login": site.client_id, "password": site.client_secret})
+        rc = _run_days(workdir, env, site)
         if rc == 0:
-            rc = _run_outbound(workdir, env, sim, settings)
+            rc = _run_outbound(workdir, env, site, settings)
     print_summary(settings)
     return rc
 
 
-def _complete_in_totara(sim, day: date, n: int = 5) -> list[str]:
+@contextmanager
+def _totara(workdir: Path, totara_site: Path | None):
+    """The simulator (state kept in the working directory), or the real site of `make totara-site`."""
+    from sim.totara.testing import SimHandle, running_simulator, site_home_config
+    if totara_site is None:
+        sim_db = workdir / "totara-sim.db"
+        with running_simulator(workdir, db=sim_db, keep=sim_db.exists(), enable_control=True) as site:
+            print(f"Totara simulator at {site.url} (state in {sim_db})")
+            yield site
+        return
+    config = site_home_config(totara_site)
+    site = SimHandle(config["url"], config["client_id"], config["client_secret"], real=True)
+    print(f"Real Totara site at {site.url} ({totara_site}); its clock is the real one")
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
+def _set_clock(site, when: str) -> None:
+    """Totara's clock follows the run on the simulator; a real site keeps real time (dates of the past demo
+    days are all in its past, so nothing it checks against "now" changes)."""
+    if not site.real:
+        site.control("clock", {"set": when, "freeze": True})
+
+
+def _complete_in_totara(site, day: date, n: int = 5) -> list[str]:
     """Learners complete certifications in Totara on `day` (what the outbound run then sends to ESR)."""
-    status, body = sim.graphql(
-        "query ($q: core_user_users_query) { core_user_users(query: $q) { items { id username idnumber suspended "
-        "custom_fields { shortname data } } } }", {"q": {"pagination": {"limit": 400}}})
-    staff = [u for u in body["data"]["core_user_users"]["items"]
-             if not u["suspended"] and (u["idnumber"] or "").isdigit()
-             and any(c["shortname"] == "esr_person_id" for c in u["custom_fields"])][:n]
+    staff, cursor = [], None
+    while len(staff) < n:
+        pagination = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        status, body = site.graphql(
+            "query ($q: core_user_users_query) { core_user_users(query: $q) { items { id username idnumber suspended "
+            "custom_fields { shortname data } } next_cursor } }", {"q": {"pagination": pagination}})
+        page = body["data"]["core_user_users"]
+        staff += [u for u in page["items"]
+                  if not u["suspended"] and (u["idnumber"] or "").isdigit()
+                  and any(c["shortname"] == "esr_person_id" for c in u["custom_fields"])]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
     done = []
-    for u, cert in zip(staff, ["CSTF-IG-1Y", "CSTF-IG-1Y", "CSTF-EDHR-3Y", "CSTF-HSW-3Y", "CSTF-FIRE-2Y"]):
-        status, body = sim.graphql(
+    for u, cert in zip(staff[:n], ["CSTF-IG-1Y", "CSTF-IG-1Y", "CSTF-EDHR-3Y", "CSTF-HSW-3Y", "CSTF-FIRE-2Y"]):
+        status, body = site.graphql(
             "mutation ($i: local_esrsync_mark_certification_complete_input!) { "
             "local_esrsync_mark_certification_complete(input: $i) { outcome } }",
             {"i": {"user": {"id": u["id"]}, "certification": {"idnumber": cert}, "completion_date": day.isoformat()}})
@@ -77,14 +109,17 @@ def _complete_in_totara(sim, day: date, n: int = 5) -> list[str]:
     return done
 
 
-def _run_outbound(workdir: Path, env: dict, sim, settings: Settings) -> int:
-    sim.control("clock", {"set": f"{LATER.isoformat()}T15:00:00", "freeze": True})
+def _run_outbound(workdir: Path, env: dict, site, settings: Settings) -> int:
+    _set_clock(site, f"{LATER.isoformat()}T15:00:00")
     print("\nIn Totara on", LATER, ":")
-    for line in _complete_in_totara(sim, LATER):
+    for line in _complete_in_totara(site, LATER):
         print("  " + line)
-    log = workdir / "logs" / f"esr_outbound_{LATER}.log"
-    print(f"airflow dags test esr_outbound {LATER} ...", end=" ", flush=True)
-    rc = _airflow(["dags", "test", "esr_outbound", LATER.isoformat()], env, log)
+    # The outbound run reads what Totara changed on its day: the simulator's clock stood at LATER, a real
+    # site's completions were written today.
+    day = datetime.now(ZoneInfo("Europe/London")).date() if site.real else LATER
+    log = workdir / "logs" / f"esr_outbound_{day}.log"
+    print(f"airflow dags test esr_outbound {day} ...", end=" ", flush=True)
+    rc = _airflow(["dags", "test", "esr_outbound", day.isoformat()], env, log)
     print("ok" if rc == 0 else f"FAILED (exit {rc}; log {log})")
     esr_in = settings.workdir / "esr" / "In"
     for f in sorted(esr_in.glob("LMS_*_CMI_*.DAT")):
@@ -94,7 +129,7 @@ def _run_outbound(workdir: Path, env: dict, sim, settings: Settings) -> int:
     return rc
 
 
-def _run_days(workdir: Path, env: dict, sim) -> int:
+def _run_days(workdir: Path, env: dict, site) -> int:
     airflow_home = Path(env["AIRFLOW_HOME"])
     if not (airflow_home / "airflow.db").exists():
         print(f"initialising Airflow's metadata DB in {airflow_home} (first run only) ...", flush=True)
@@ -103,7 +138,7 @@ def _run_days(workdir: Path, env: dict, sim) -> int:
             return 1
     failed = []
     for day in [START + timedelta(days=i) for i in range(DAYS + 1)] + [LATER]:
-        sim.control("clock", {"set": f"{day.isoformat()}T09:00:00", "freeze": True})  # Totara's clock follows the run
+        _set_clock(site, f"{day.isoformat()}T09:00:00")
         log = workdir / "logs" / f"esr_inbound_{day}.log"
         print(f"airflow dags test esr_inbound {day} ...", end=" ", flush=True)
         rc = _airflow(["dags", "test", "esr_inbound", day.isoformat()], env, log)

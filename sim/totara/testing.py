@@ -30,6 +30,7 @@ class SimHandle:
     url: str
     client_id: str = DEMO_CLIENT_ID
     client_secret: str = DEMO_CLIENT_SECRET
+    real: bool = False   # a real Totara site (no /_sim/ control API), talked to the same way
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     _stop: object = field(default=None, repr=False)
 
@@ -43,6 +44,8 @@ class SimHandle:
 
     def control(self, path: str, payload: dict | None = None) -> dict:
         """POST to /_sim/<path>; raises on a non-200 answer."""
+        if self.real:
+            raise RuntimeError(f"{self.url} is a real Totara site: it has no /_sim/{path}")
         route = path.strip("/")
         route = route[len("_sim/"):] if route.startswith("_sim/") else route  # "reset" or "/_sim/reset"
         resp = self.session.post(f"{self.url}/_sim/{route}", json=payload or {}, timeout=30)
