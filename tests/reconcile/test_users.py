@@ -416,3 +416,19 @@ def test_promotion_of_a_suspended_temporary_account_unsuspends_it():
     r = one(plan(casey(), snapshot([temp])), person_id="9000003")
     assert r["kind"] == "promote" and r["payload"]["suspended"] is False
     assert r["before"]["suspended"] is True and r["after"]["suspended"] is False
+
+
+
+def test_emails_hidden_by_totara_plan_no_email_change():
+    """A real site shows no e-mail to a service account without moodle/site:viewuseridentity: the planner must not
+    "set" every address again on every run, and must say why."""
+    ids = [(f"900000{n}", f"2001000{n}") for n in range(6)]
+    cur = current([employee(p, e) for p, e in ids], [assignment(p, f"91{p}", assignment_number=e) for p, e in ids])
+    hidden = plan(cur, snapshot([synced_employee(f"10{n}", p, e, email=None) for n, (p, e) in enumerate(ids)]))
+    assert not [r for r in rows(hidden) if "email" in (r["after"] or {})]
+    assert any("cannot see them" in w and "moodle/site:viewuseridentity" in w for w in hidden.warnings)
+    # One visible address is enough to know they are visible: the missing ones are then set.
+    shown = plan(cur, snapshot([synced_employee(f"10{n}", p, e, email=None if n else f"p{p}@example.nhs.uk")
+                                for n, (p, e) in enumerate(ids)]))
+    assert len([r for r in rows(shown) if "email" in (r["after"] or {})]) == 5
+    assert not any("cannot see them" in w for w in shown.warnings)

@@ -43,6 +43,8 @@ CLASH_PREFIX = "identity_clash: "
 # blank means "unknown" (an ended assignment, an applicant without e-mail) and is left alone.
 CLEARABLE_SOURCES = frozenset({"middle_names", "preferred_name"})
 SENSITIVE_SOURCES = frozenset({"date_of_birth"})
+# With at least this many accounts and not one e-mail among them, Totara is hiding e-mails from the service account.
+EMAILS_HIDDEN_MIN_ACCOUNTS = 5
 _EPOCH = date(1970, 1, 1)
 _USERNAME_BAD = r"[^a-z0-9_.@-]"
 
@@ -422,6 +424,14 @@ def plan_users(current: dict[str, pa.Table], snapshot: pa.Table, settings: Trust
             c = c.str.lower()
         d = (t != c) & ((t != "") | (s in CLEARABLE_SOURCES))
         tgt[key], cur[key], diff[key] = t, c, (d.to_numpy() & has)
+
+    # A real site shows no e-mail at all to a service account without moodle/site:viewuseridentity: every run would
+    # "set" every address again. Plan no e-mail change then, and say why.
+    if "email" in diff and has.sum() >= EMAILS_HIDDEN_MIN_ACCOUNTS and (cur["email"][has] == "").all():
+        diff["email"] = np.zeros_like(diff["email"])
+        warnings.append(f"Totara shows no e-mail address for any of the {int(has.sum())} accounts: the service account "
+                        "cannot see them (grant it moodle/site:viewuseridentity, docs/totara.md); e-mail changes are "
+                        "not planned until it can")
 
     # E-mails must not be another person's. A new account never takes one claimed by another Totara user or
     # another ESR person (it gets the placeholder instead, so the account still exists).
