@@ -209,6 +209,23 @@ def _retime_pages(size: int, workdir: Path, out: Path) -> None:
     out.write_text(json.dumps(kept + [f.as_dict() for f in fresh]))
 
 
+def _real_totara(workdir: Path, quick: bool) -> str | None:
+    """Apply throughput on a real Totara site, one call per action against batches (bench_real_totara), when one is
+    configured (TOTARA_URL / TOTARA_SITE_HOME / TOTARA_SRC, or the site of `make totara-site`); else None."""
+    from sim.totara.testing import DEFAULT_SITE_HOME, real_site_config
+    if real_site_config() is None and not (DEFAULT_SITE_HOME / "connection.json").exists():
+        progress("real Totara site rows: no site configured (make totara-site, or TOTARA_URL ...): skipped")
+        return None
+    progress("=== a real Totara site: one call per action against batches ===")
+    cmd = [sys.executable, str(Path(__file__).with_name("bench_real_totara.py")),
+           "--out", str(workdir / "real_totara.json")] + (["--accounts", "50", "--per-user", "2"] if quick else [])
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    sys.stderr.write(done.stderr)
+    if done.returncode:
+        return f"Real Totara site: not measured (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}"
+    return done.stdout.strip()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", help=f"persons per run (default {', '.join(map(str, SIZES))})")
@@ -221,6 +238,8 @@ def main() -> None:
                     help="time the pages again on each size's state of the last run (SQLite) and update its rows")
     ap.add_argument("--table-only", action="store_true",
                     help="measure nothing: the table again from the sizes' last figures (work/bench/figures_<N>.json)")
+    ap.add_argument("--no-real-totara", action="store_true",
+                    help="skip the real Totara site rows even when a site is configured (see bench_real_totara.py)")
     ap.add_argument("--one-size", type=int, help=argparse.SUPPRESS)   # the child process of one size
     ap.add_argument("--figures-out", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -263,6 +282,9 @@ def main() -> None:
             f"({os.cpu_count()} cores, load {load[0]:.1f} at the end) in {time.perf_counter() - started:.0f} s")
     note = (f"{when}; "
             f"apply sample {sample:,} actions; ratio = figure ÷ the reference in brackets, measured in the same run.")
+    real = None if a.no_real_totara or a.table_only or a.pages_only else _real_totara(a.workdir, a.quick)
+    if real:
+        table += "\n\n" + real
     (a.workdir / "summary.md").write_text(table + "\n\n" + note + "\n")
     (a.workdir / "summary.json").write_text(json.dumps([f.as_dict() for f in figures], indent=1, default=str))
     print(table)
