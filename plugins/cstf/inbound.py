@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -250,6 +251,7 @@ def stage(job: InboundJob, names: list[str], paths: dict[str, Path] | None = Non
                                            record_key=r["record_key"], person_id=pid, rule="reader", reason=r["reason"],
                                            source="reader") for r, pid in zip(q, persons)])
         counts = {"rows": go.rows, **go.accounting(), "ignored_by_type": go.ignored, "warnings": len(go.warnings)}
+        _record_warnings(job, name, go.warning_records)  # before the status: a retry that skips the file keeps them
         job.db.set_file_status(name, "staged", counts=counts, run_id=job.ctx.run_id, try_number=job.ctx.try_number,
                                rule="reader")
         job.audit("stage", "staged", name, counts=counts, detail="; ".join(go.warnings[:20]) or None)
@@ -260,6 +262,19 @@ def stage(job: InboundJob, names: list[str], paths: dict[str, Path] | None = Non
         outcomes.append(FileOutcome(name, "staged", rows=go.rows, warnings=go.warnings,
                                     quarantined=[{"line": r["line"], "record_type": r["record_type"], "reason": r["reason"]} for r in q]))
     return staged, outcomes
+
+
+WARNINGS_STEP = "stage_warnings"   # audit step holding a file's reader warnings, for the run report
+MAX_WARNINGS_PER_FILE = 200          # one per (record type, rule) as a rule: a cap, not a sample
+
+
+def _record_warnings(job: InboundJob, name: str, warnings: list) -> None:
+    """Keep the reader's warnings of a file (file, record type, line, field, rule, message; never a value) as one
+    audit event, so the run report lists them, not only the task log."""
+    if not warnings:
+        return
+    job.audit(WARNINGS_STEP, "warned", name, counts={"warnings": len(warnings)},
+              detail={"warnings": [w.as_dict() for w in warnings[:MAX_WARNINGS_PER_FILE]]})
 
 
 def _person_of_lines(quarantine: pa.Table) -> list:
@@ -363,8 +378,13 @@ def _person_of_failures(frames: dict, q) -> list:
 
 # --- promote -------------------------------------------------------------------------------------
 
-def promote(job: InboundJob, names: list[str]) -> list[FileOutcome]:
-    """Apply each validated file to the VPD's current state, in order, and advance the watermark."""
+def promote(job: InboundJob, names: list[str], approved: frozenset[str] = frozenset()) -> list[FileOutcome]:
+    """Apply each validated file to the VPD's current state, in order, and advance the watermark.
+
+    A full file listing fewer persons than `safeguards.min_full_file_share` of the previous full file is held as a
+    file instead (not applied, not the next baseline) until an administrator approves it (approvals.py), and
+    the files after it wait; `approved` names the full files already approved.
+    """
     outcomes = []
     for name in names:
         rec = job.db.get_file(name)
@@ -376,14 +396,20 @@ def promote(job: InboundJob, names: list[str]) -> list[FileOutcome]:
         current = {} if gname.file_type == "GOF" else current_state(job)
         new = apply_file(current, job.store.read_file_tables(name), gname.file_type, quarantined=quarantined)
         version = f"{gname.file_date:%Y%m%d}_{gname.sequence:08d}"
-        job.store.write_current(job.vpd, version, new)
         fields = dict(file_name=name, sequence=gname.sequence, window_end=rec.window_end, current_version=version)
         if gname.file_type == "GOF":
             persons = pc.count_distinct(new["persons"]["person_id"]).as_py()
             previous = (job.db.get_watermark(job.vpd) or {}).get("full_persons")
-            if previous:  # the mass-change guard compares a full file with the one before it
+            if previous:  # a full file is measured against the one before it
                 rec.counts["full_persons_ratio"] = round(persons / previous, 4)
+                minimum = job.trust.safeguards.min_full_file_share
+                if persons / previous < minimum:
+                    if name not in approved:
+                        outcomes.append(_hold_partial_full_file(job, rec, persons, previous, minimum))
+                        break  # the files after it wait for the decision
+                    rec.counts["full_file_approved"] = True  # its leavers were approved with it
             fields.update(full_file_name=name, full_persons=persons)
+        job.store.write_current(job.vpd, version, new)
         job.db.set_watermark(job.vpd, **fields)
         job.db.set_file_status(name, "applied", counts=rec.counts, run_id=job.ctx.run_id, try_number=job.ctx.try_number,
                                rule="promote")
@@ -395,6 +421,21 @@ def promote(job: InboundJob, names: list[str]) -> list[FileOutcome]:
         log.info("%s applied: current state %s of VPD %s now holds %s", name, version, job.vpd, sizes)
         outcomes.append(FileOutcome(name, "applied", rows=rec.counts.get("rows", {})))
     return outcomes
+
+
+def _hold_partial_full_file(job: InboundJob, rec, persons: int, previous: int, minimum: float) -> FileOutcome:
+    """Hold a full file far smaller than the last one, and the trust with it, for an administrator's decision."""
+    share = persons / previous
+    reason = (f"full file holds {persons:,} persons, {share:.1%} of the previous full file's {previous:,} (minimum "
+              f"{minimum:.0%}): held until approved in Airflow's Required Actions")
+    rec.counts.update(held_rule="full_file_share", persons=persons, previous_persons=previous)
+    job.db.set_file_status(rec.name, "held", reason=reason, counts=rec.counts, run_id=job.ctx.run_id,
+                           try_number=job.ctx.try_number, rule="full_file_share")
+    job.db.hold_vpd(job.vpd, f"{rec.name}: {reason}", rec.name, run_id=job.ctx.run_id, try_number=job.ctx.try_number,
+                    rule="full_file_share")
+    job.audit("promote", "held", rec.name, counts={"persons": persons, "previous": previous}, detail=reason)
+    log.warning("%s HELD: %s", rec.name, reason)
+    return FileOutcome(rec.name, "held", rows=rec.counts.get("rows", {}), error=reason)
 
 
 def _held_before(hold: dict, full: "GoFileName") -> bool:
@@ -411,6 +452,8 @@ def run_report(job: InboundJob, outcomes: list[FileOutcome] | None = None) -> di
     hold = job.db.get_hold(job.vpd)
     files = [f for f in job.db.list_files(vpd=job.vpd)]
     this_run = [f for f in files if f.run_id == job.ctx.run_id]
+    feed, stale = feed_freshness(job, files)
+    warnings = report_warnings(job, this_run) + ([stale] if stale else [])
     report = {
         "vpd": job.vpd, "run_id": job.ctx.run_id, "run_date": str(job.ctx.run_date), "mode": job.ctx.mode,
         "data_as_of": w.get("window_end"), "current_version": w.get("current_version"),
@@ -418,7 +461,17 @@ def run_report(job: InboundJob, outcomes: list[FileOutcome] | None = None) -> di
         "files": [{"name": f.name, "status": f.status, "reason": f.reason,
                    "rows": f.counts.get("rows", {}), "quarantined": f.counts.get("quarantined", 0),
                    "validation": f.counts.get("validation", {})} for f in this_run],
+        "feed": feed,
+        "warnings": warnings,
     }
+    if stale:
+        log.warning("VPD %s: %s", job.vpd, stale["message"])
+        if not job.db.audit_events(run_id=job.ctx.run_id, vpd=job.vpd, step="feed"):  # once per run, however often reported
+            job.audit("feed", "stale", counts={k: feed[k] for k in ("days_since_last_file", "stale_after_days")},
+                      detail=stale["message"])
+    if warnings:
+        log.warning("VPD %s: %d warning(s) in the run report: %s", job.vpd, len(warnings),
+                    dict(Counter(f"{x['step']}:{x['code']}" for x in warnings)))
     plan = job.db.plan(job.ctx.run_id, job.vpd, "users")
     outcomes = job.db.outcomes(job.ctx.run_id, job.vpd, "users")
     last = {o["action_id"]: o for o in outcomes}  # the latest attempt decides
@@ -447,6 +500,108 @@ def run_report(job: InboundJob, outcomes: list[FileOutcome] | None = None) -> di
     report["report_path"] = str(out_dir / f"inbound_{safe_run}.json")
     job.audit("report", "held" if hold else "ok", counts={"files": len(this_run)})
     return report
+
+
+def feed_freshness(job: InboundJob, files: list[FileRecord]) -> tuple[dict, dict | None]:
+    """When the trust's last GO file is dated, from the file registry, and the stale-feed warning when no file
+    dated after it has come for `inbound.stale_after_days` days up to the run date (0 turns the check off).
+
+    Any registered file counts, whatever became of it (a rejected or held file is a feed that delivers, and has
+    its own hold); files dated after the run date do not (a backfill looks at the feed as it was)."""
+    run_date = job.ctx.run_date or datetime.now(LONDON).date()
+    limit = job.trust.inbound.stale_after_days
+    dated = [f for f in files if f.file_date <= run_date]
+    last = max(dated, key=lambda f: (f.file_date, f.sequence)) if dated else None
+    days = (run_date - last.file_date).days if last else None
+    stale = bool(limit) and (last is None or days >= limit)
+    feed = {"last_file": last.name if last else None, "last_file_date": str(last.file_date) if last else None,
+            "days_since_last_file": days, "stale_after_days": limit, "stale": stale}
+    if not stale:
+        return feed, None
+    if last is None:
+        message = (f"the ESR feed is stale: no GO file of VPD {job.vpd} has been received up to {run_date} "
+                   f"(inbound.stale_after_days {limit}); check the ESR extract and the transport")
+    else:
+        message = (f"the ESR feed is stale: the last GO file of VPD {job.vpd} is dated {last.file_date} ({last.name}), "
+                   f"{days} day(s) before {run_date}, with no newer file (inbound.stale_after_days {limit}); "
+                   f"check the ESR extract and the transport")
+    return feed, _warning("feed", "feed_stale", message, file=last.name if last else None)
+
+
+def _warning(step: str, code: str, message: str, file: str | None = None, record_type: str | None = None,
+             line: int | None = None, field: str | None = None) -> dict:
+    """One entry of the run report's warnings: where and which rule, never a data value."""
+    return {"step": step, "file": file, "record_type": record_type, "line": line, "field": field, "code": code,
+            "message": message}
+
+
+def report_warnings(job: InboundJob, files: list[FileRecord]) -> list[dict]:
+    """The warnings of the given files, as the state DB keeps them: the reader's (audit step stage_warnings),
+    the sequencing check's (register) and the validation suites' (validation results and the validate step).
+    The latest record of each file counts (a retried or later run re-reads nothing already done)."""
+    names = {f.name for f in files}
+    if not names:
+        return []
+    out: list[dict] = []
+    staged = _latest_by_file(job.db.audit_events(vpd=job.vpd, step=WARNINGS_STEP), names)
+    registered = _latest_by_file([e for e in job.db.audit_events(vpd=job.vpd, step="register")
+                                  if e["outcome"] == "accepted" and e["detail"]], names)
+    validated = _latest_by_file([e for e in job.db.audit_events(vpd=job.vpd, step="validate")
+                                 if e["outcome"] == "passed"], names)
+    for f in files:
+        if f.name in registered:
+            out.append(_warning("register", "sequencing", registered[f.name]["detail"], f.name, "HDR", 1))
+        if f.name in staged:
+            detail = json.loads(staged[f.name]["detail"] or "{}")
+            out += [_warning("stage", w.get("code") or "reader", w["message"], f.name, w.get("record_type"),
+                             w.get("line"), w.get("field")) for w in detail.get("warnings", [])]
+        if f.name in validated:
+            out += _validation_warnings(job, f.name, validated[f.name])
+    return out
+
+
+def _latest_by_file(events: list[dict], names: set[str]) -> dict[str, dict]:
+    latest: dict[str, dict] = {}
+    for e in events:  # in insertion order: the last one wins
+        if e["file_name"] in names:
+            latest[e["file_name"]] = e
+    return latest
+
+
+_VALIDATION_LINE_WARNING = re.compile(r" rows, lines \d")
+
+
+def _validation_warnings(job: InboundJob, name: str, event: dict) -> list[dict]:
+    """Warn-severity rules that failed on the file (record type, column, first failing line from the failures
+    CSV, the rule's reason and counts), and the suites' other warnings (a rule skipped or not evaluable)."""
+    import pandas as pd
+
+    rows = job.db.validation_results(file_name=name)
+    if rows:
+        last = max(rows, key=lambda r: r["id"])
+        rows = [r for r in rows if (r["run_id"], r["try_number"]) == (last["run_id"], last["try_number"])]
+    failed = [r for r in rows if r["severity"] == "warn" and not r["success"] and r["unexpected_count"]]
+    firsts: dict[tuple, tuple[int, str]] = {}
+    path = Path(failed[0]["details_path"]) if failed and failed[0]["details_path"] else None
+    if path is not None and path.is_file():
+        df = pd.read_csv(path, usecols=["line", "record_type", "severity", "expectation", "column", "reason"],
+                         dtype={"column": str, "reason": str})
+        df = df[df["severity"] == "warn"].sort_values("line", kind="stable")
+        for key, grp in df.groupby(["record_type", "expectation", "column"], dropna=False, sort=False):
+            firsts[tuple("" if pd.isna(k) else str(k) for k in key)] = (int(grp["line"].iloc[0]), str(grp["reason"].iloc[0]))
+    out = []
+    for r in failed:
+        line, reason = firsts.get((r["record_type"] or "", r["expectation"] or "", r["column_name"] or ""), (None, r["expectation"]))
+        out.append(_warning("validate", f"validation_{r['expectation']}",
+                            f"{r['record_type']}: {reason} ({r['column_name']}): {r['unexpected_count']} of "
+                            f"{r['element_count']} rows" + (f" (first on line {line})" if line else ""),
+                            name, r["record_type"], line, r["column_name"]))
+    for text in (event.get("counts") or {}).get("warnings", []):
+        if _VALIDATION_LINE_WARNING.search(text):
+            continue  # a failed warn rule: listed above with its first line
+        record_type = text.split(":", 1)[0] if ":" in text[:5] else None
+        out.append(_warning("validate", "validation", text, name, record_type))
+    return out
 
 
 def process_files(job: InboundJob, paths: list[Path]) -> list[FileOutcome]:

@@ -61,13 +61,37 @@ def _midnight(d: date) -> int:
 
 def window(job: InboundJob, ledger: OutboundLedger) -> tuple[int, int]:
     """From the end of the trust's last outbound run before this date (a missed day is caught up) to the end
-    of the processing date; a backfilled day reads its own window."""
+    of the processing date; a backfilled day reads its own window; the first run from go-live (window_start)."""
+    start, _note = window_start(job, ledger)
+    return _midnight(start), _midnight(job.ctx.run_date + timedelta(days=1))
+
+
+def window_start(job: InboundJob, ledger: OutboundLedger) -> tuple[date, dict | None]:
+    """The first day whose completions this run reads, and a note when this is the trust's first outbound run.
+
+    After an earlier file or run of the trust: the day after the latest one. The first run (none earlier) reads
+    from the trust's `outbound.go_live_date`, so completions made in Totara before it are sent too; a run dated
+    before go-live reads nothing. Without the setting the first run reads its own day only, and the note is a
+    warning saying that earlier completions are not read and how to change it."""
     run_date: date = job.ctx.run_date
     earlier = [date.fromisoformat(f["run_date"]) for f in ledger.files(job.vpd) if date.fromisoformat(f["run_date"]) < run_date]
     done = _runs_done(job)
     earlier += [d for d in done if d < run_date]
-    start = max(earlier) + timedelta(days=1) if earlier else run_date
-    return _midnight(start), _midnight(run_date + timedelta(days=1))
+    if earlier:
+        return max(earlier) + timedelta(days=1), None
+    go_live: date | None = job.trust.outbound.go_live_date
+    if go_live is None:
+        return run_date, {"level": "warning", "code": "outbound_first_run_without_go_live", "message": (
+            f"first outbound run of VPD {job.vpd}: only completions changed on {run_date} are read; completions made "
+            f"in Totara before then are never sent to ESR. To send them, set outbound.go_live_date (YYYY-MM-DD) in "
+            f"the trust's settings file and re-run this date")}
+    if go_live > run_date:
+        return run_date + timedelta(days=1), {"level": "info", "code": "outbound_before_go_live", "message": (
+            f"outbound run of VPD {job.vpd} for {run_date}, before go-live on {go_live} (outbound.go_live_date): "
+            f"no completions are read")}
+    return go_live, {"level": "info", "code": "outbound_first_run_from_go_live", "message": (
+        f"first outbound run of VPD {job.vpd}: reads completions changed since go-live on {go_live} "
+        f"(outbound.go_live_date), {(run_date - go_live).days + 1} day(s)")}
 
 
 def _runs_done(job: InboundJob) -> list[date]:
@@ -77,7 +101,10 @@ def _runs_done(job: InboundJob) -> list[date]:
 
 
 def read_completions(job: InboundJob, client, ledger: OutboundLedger) -> dict:
-    start, end = window(job, ledger)
+    first, note = window_start(job, ledger)
+    start, end = _midnight(first), _midnight(job.ctx.run_date + timedelta(days=1))  # as window() gives it
+    if note:
+        (log.warning if note["level"] == "warning" else log.info)("%s", note["message"])
     folder = _run_dir(job, "outbound")
     if not (folder / "completions.parquet").exists():  # a retried task keeps what it read
         rows = [{c: r.get(c) for c in COMPLETION_COLUMNS}
@@ -91,7 +118,8 @@ def read_completions(job: InboundJob, client, ledger: OutboundLedger) -> dict:
         keep = [c for c in users.column_names if "birth" not in c]  # never stored outside staging
         write_parquet_atomic(users.select(keep), folder / "users.parquet")
     n = pq.read_metadata(folder / "completions.parquet").num_rows
-    job.audit("read_completions", "ok", counts={"completions": n, "window_start": start, "window_end": end})
+    job.audit("read_completions", "ok", counts={"completions": n, "window_start": start, "window_end": end},
+              detail=note["message"] if note else None)
     log.info("VPD %s: %d completion row(s) changed since %s", job.vpd, n, datetime.fromtimestamp(start, LONDON))
     return {"window": [start, end], "completions": n}
 
@@ -145,7 +173,9 @@ def write_file(job: InboundJob, ledger: OutboundLedger, writer: CmiWriter | None
         return {"file": existing["file_name"], "rows": existing["row_count"], "new": False}
     pending = ledger.pending(job.vpd)
     if job.ctx.mode == "plan" or not pending:
-        job.audit("outbound_window", "ok", detail=str(run_date))  # the window is done: the next run starts after it
+        # The window is done: the next run starts after it. Not in plan mode, which queues nothing: a dry run
+        # must not make the next real run skip its days (nor the first run's go-live window).
+        job.audit("outbound_window", "planned" if job.ctx.mode == "plan" else "ok", detail=str(run_date))
         log.info("VPD %s: no achievement file for %s (%s)", job.vpd, run_date, "plan mode" if pending else "nothing to send")
         return {"file": None, "rows": 0, "new": False}
     created = datetime.now(LONDON).replace(microsecond=0)
@@ -235,7 +265,11 @@ def report(job: InboundJob, ledger: OutboundLedger, parts: dict) -> dict:
     f = ledger.file_for_run_date(job.vpd, job.ctx.run_date)
     rejected = ledger.rows(job.vpd, ["rejected"])
     late = ledger.unconfirmed(job.vpd, UNCONFIRMED_AFTER_DAYS, job.ctx.run_date)
+    first, note = window_start(job, ledger)
     out = {"vpd": job.vpd, "run_id": job.ctx.run_id, "run_date": str(job.ctx.run_date), "mode": job.ctx.mode,
+           "window": {"from": str(first), "to": str(job.ctx.run_date)},
+           "warnings": [{"code": note["code"], "message": note["message"]}] if note and note["level"] == "warning" else [],
+           "notes": [{"code": note["code"], "message": note["message"]}] if note and note["level"] != "warning" else [],
            "file": f["file_name"] if f else None, "rows": f["row_count"] if f else 0,
            "ledger": {s: len(ledger.rows(job.vpd, [s])) for s in ("pending", "written", "confirmed", "rejected", "failed")},
            # From the ledger, so the report is whole even when an earlier step failed.
@@ -244,6 +278,8 @@ def report(job: InboundJob, ledger: OutboundLedger, parts: dict) -> dict:
                                 "error_text": r["error_text"]} for r in rejected][:100],
            f"unconfirmed_after_{UNCONFIRMED_AFTER_DAYS}_days": [r["source_reference"] for r in late][:100],
            **{k: v for k, v in parts.items() if v is not None}}
+    for w in out["warnings"]:
+        log.warning("VPD %s: %s", job.vpd, w["message"])
     path = job.settings.reports_dir / job.vpd / str(job.ctx.run_date) / f"outbound_{_safe(job.ctx.run_id)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, default=str))

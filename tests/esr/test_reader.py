@@ -242,21 +242,4 @@ def test_a_refused_file_rewritten_in_place_does_not_crash_the_reader(tmp_path):
     assert "missing HDR" in done.stdout
 
 
-def test_c1_control_characters_are_staged_with_a_warning_naming_line_and_field(tmp_path):
-    """Spec §2.2: 0x80-0x9F are valid Latin-1 bytes, but text never means them (Windows-1252 quotes do)."""
-    lines = [
-        PRA_LINE.format(pid="1001", start="20240101", last="O\x92Brien"),        # Windows-1252 apostrophe
-        PRA_LINE.format(pid="1002", start="20240101", last="Zo\xeb"),            # a real Latin-1 accent
-        PRA_LINE.format(pid="1003", start="20240101", last="\x93Smith\x94") + "~extra",  # another field count
-    ]
-    go = read_go_file(go_file(tmp_path, lines))
-    assert go.tables["PRA"]["last_name"].to_pylist() == ["O\x92Brien", "Zo\xeb", "\x93Smith\x94"]  # staged as read
-    [warning] = [w for w in go.warnings if "C1 control characters" in w]
-    assert warning.startswith("GO_999_GDW_GOC_20240602_00000102.DAT: 2 PRA value(s)")
-    assert "(first on line 2, field last_name)" in warning
-    assert "Brien" not in warning and "Smith" not in warning  # the value itself is never repeated
-
-
-def test_latin1_accents_alone_give_no_c1_warning(tmp_path):
-    go = read_go_file(go_file(tmp_path, [PRA_LINE.format(pid="1002", start="20240101", last="Zo\xeb")]))
-    assert not [w for w in go.warnings if "C1" in w]
+# Encodings (Latin-1, Windows-1252, UTF-8 values, undefined bytes): tests/esr/test_reader_encoding.py

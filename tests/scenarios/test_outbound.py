@@ -109,3 +109,93 @@ def test_outbound_sends_exactly_the_expected_rows_once(dags, env):
     assert [(r["person_id"], r["competence_id"], r["error_code"], r["error_text"]) for r in report["rejected_by_esr"]] == \
         [("3", "3010", "C042", "Competence not held by the person")]
     assert report["file"] is None                                                    # nothing new to send that day
+
+
+# --- the first run of a trust: from go-live (outbound.go_live_date), or its own day with a warning ---------------
+
+def _first_run_setup(dags, env) -> Path:
+    """Accounts from a full file of 1 June; completions made in Totara on 1 and 2 June, before the trust's first
+    outbound run (3 June)."""
+    inbound, _ = dags
+    feed, sim = env["feed"], env["sim"]
+    ig = "NHS|CSTF|Information Governance and Data Security - 1 Year|"
+    people = [organisation(), competence("3002", ig)]
+    for pid in ("3", "7"):
+        people += [person(pid, D, emp_no=f"3000000{pid}", email=f"p{pid}@example.nhs.uk", hire=date(2020, 1, 1)),
+                   assignment(pid, f"{pid}1", D, number=f"3000000{pid}")]
+    feed.full(D, people)
+    sim.control("clock", {"set": "2024-06-01T09:00:00", "freeze": True})
+    run(inbound, D)
+    sim.control("clock", {"set": "2024-06-01T15:00:00", "freeze": True})
+    complete(sim, "30000003", "CSTF-IG-1Y", date(2024, 6, 1))
+    sim.control("clock", {"set": "2024-06-02T11:00:00", "freeze": True})
+    complete(sim, "30000007", "CSTF-IG-1Y", date(2024, 6, 2))
+    sim.control("clock", {"set": "2024-06-03T09:00:00", "freeze": True})
+    return env["work"] / "esr" / "In"
+
+
+def _outbound_report(day: date) -> dict:
+    folder = Settings.from_env().reports_dir / "999" / str(day)
+    return json.loads(max(folder.glob("outbound_*.json"), key=lambda p: p.stat().st_mtime_ns).read_text())
+
+
+def _sent(esr_in: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    for f in sorted(esr_in.glob("LMS_999_TOT_CMI_*.DAT")):
+        _header, table = CmiWriter().read_achievements(f.read_bytes(), f.name)
+        rows += [(r["person_id"], r["competence_id"], str(r["date_achieved"])) for r in table.to_pylist()]
+    return sorted(rows)
+
+
+@pytest.fixture()
+def go_live_env(tmp_path, monkeypatch, totara_sim):
+    trust = 'vpd: "999"\nname: Outbound Trust\noutbound:\n  go_live_date: 2024-06-01\n'
+    return {**scenario_env(tmp_path, monkeypatch, trust, MAPPINGS), "sim": totara_sim}
+
+
+def test_first_outbound_run_reads_completions_since_go_live(dags, go_live_env):
+    _, outbound = dags
+    esr_in = _first_run_setup(dags, go_live_env)
+    run(outbound, date(2024, 6, 3))
+    assert _sent(esr_in) == [("3", "3002", "2024-06-01"), ("7", "3002", "2024-06-02")]
+    report = _outbound_report(date(2024, 6, 3))
+    assert report["window"] == {"from": "2024-06-01", "to": "2024-06-03"}
+    assert report["warnings"] == [] and [n["code"] for n in report["notes"]] == ["outbound_first_run_from_go_live"]
+    # The next day is not a first run: it reads its own day only, and sends nothing again.
+    go_live_env["sim"].control("clock", {"set": "2024-06-04T09:00:00", "freeze": True})
+    run(outbound, date(2024, 6, 4))
+    report = _outbound_report(date(2024, 6, 4))
+    assert report["window"] == {"from": "2024-06-04", "to": "2024-06-04"} and report["notes"] == [] and report["file"] is None
+    assert len(_sent(esr_in)) == 2
+
+
+def test_first_outbound_run_without_go_live_warns_that_earlier_completions_are_not_read(dags, env):
+    _, outbound = dags
+    esr_in = _first_run_setup(dags, env)
+    run(outbound, date(2024, 6, 3))
+    assert _sent(esr_in) == []                        # 1 and 2 June are before the first run's own day
+    report = _outbound_report(date(2024, 6, 3))
+    assert report["window"] == {"from": "2024-06-03", "to": "2024-06-03"}
+    [warning] = report["warnings"]
+    assert warning["code"] == "outbound_first_run_without_go_live"
+    assert "outbound.go_live_date" in warning["message"] and "before then are never sent" in warning["message"]
+    from cstf.ledger import StateDB
+    db = StateDB.from_url(Settings.from_env().state_db_url)
+    [read] = [e for e in db.audit_events(vpd="999", step="read_completions")]
+    assert "outbound.go_live_date" in read["detail"]
+    # The admin sets the go-live date and re-runs the first date, as the warning says: the earlier completions go.
+    (env["trusts"] / "999.yaml").write_text('vpd: "999"\nname: Outbound Trust\noutbound:\n  go_live_date: 2024-06-01\n')
+    run(outbound, date(2024, 6, 3))
+    assert _sent(esr_in) == [("3", "3002", "2024-06-01"), ("7", "3002", "2024-06-02")]
+    assert _outbound_report(date(2024, 6, 3))["warnings"] == []
+
+
+def test_a_dry_run_first_does_not_swallow_the_go_live_window(dags, go_live_env):
+    _, outbound = dags
+    esr_in = _first_run_setup(dags, go_live_env)
+    run(outbound, date(2024, 6, 3), mode="plan")      # plan mode: reads and plans, queues and writes nothing
+    assert _sent(esr_in) == []
+    go_live_env["sim"].control("clock", {"set": "2024-06-04T09:00:00", "freeze": True})
+    run(outbound, date(2024, 6, 4))                    # the first real run still starts at go-live
+    assert _sent(esr_in) == [("3", "3002", "2024-06-01"), ("7", "3002", "2024-06-02")]
+    assert _outbound_report(date(2024, 6, 4))["window"] == {"from": "2024-06-01", "to": "2024-06-04"}

@@ -1,6 +1,7 @@
 """Per-trust settings: a typed model loaded from YAML in the trusts folder."""
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,12 @@ class InboundSettings(BaseModel):
     retention_days: int = Field(
         90, ge=1, description="keep staged file tables, quarantined lines, old current-state versions, snapshots, "
                               "plans and plan CSVs this many days; the daily cstf_maintenance DAG purges older ones")
+    lock_stale_hours: float = Field(
+        24, gt=0, description="one run of esr_inbound at a time per trust: a run waits while another holds the trust; "
+                              "a hold its run stopped refreshing for this long is taken over (a killed run)")
+    stale_after_days: int = Field(
+        3, ge=0, description="warn (task log and run report) that the ESR feed is stale when no GO file dated after "
+                             "the last one has come for this many days up to the run date; 0 turns the check off")
 
 
 # --- Users: planner rules (spec esr-interface §4, §5.1-§5.6; totara-api §5, §12) -------------
@@ -172,6 +179,15 @@ class TransportSettings(BaseModel):
         description="holds that upload a full-extract request (GDR) to In/, once per hold (spec §7.3)")
 
 
+class OutboundSettings(BaseModel):
+    """Totara to ESR (spec §8): where the first esr_outbound run of a trust starts reading completions."""
+    model_config = ConfigDict(extra="forbid")
+    go_live_date: date | None = Field(
+        None, description="YYYY-MM-DD: the first outbound run of the trust (no earlier file or run) reads certification "
+                          "completions changed since this date, so completions made in Totara before the interface's "
+                          "first run are sent too; unset: the first run reads its own day only, with a warning")
+
+
 class TrustSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vpd: str = Field(..., description="the trust's 3-character ESR VPD code")
@@ -182,6 +198,7 @@ class TrustSettings(BaseModel):
     safeguards: SafeguardSettings = Field(default_factory=SafeguardSettings)
     competences: CompetenceSettings = Field(default_factory=CompetenceSettings)
     transport: TransportSettings = Field(default_factory=TransportSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
 
     @field_validator("vpd")
     @classmethod

@@ -6,12 +6,17 @@ reader with `~` as the delimiter and quoting switched off (quotes are data in GO
 files). Only the rare odd lines (wrong field count, bad key) are handled one by
 one, to quarantine them with their line number.
 
-Whole-file problems raise `FileRejected`; nothing is returned for such a file.
+Text is decoded value by value by the rule of `cstf.esr.encoding` (ASCII as it is, valid UTF-8 as
+UTF-8, anything else as Windows-1252, undefined bytes as U+FFFD), and only the values of lines
+holding a byte above 0x7F are looked at: the lines are found in the same pass that finds the line
+ends.
+
+Whole-file problems raise `FileRejected`; nothing is returned for such a file. Everything else the
+reader notices is a `ReadWarning` (file, record type, line, field and a message, never a value).
 """
 from __future__ import annotations
 
 import hashlib
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from cstf.esr.encoding import CP1252, SINGLE_BYTE, UNDEFINED, UTF8, decode_column, decode_value, rows_of_lines
 from cstf.esr.layouts import Layout, Layouts, load_layouts
 from cstf.esr.names import FileRejected, GoFileName, parse_go_name
 
@@ -57,6 +63,36 @@ class Header:
     field7: str
 
 
+@dataclass(frozen=True)
+class ReadWarning:
+    """Something the reader noticed and staged anyway. Names where, never what: no data value (it may be an
+    NI number or a date of birth). `code` says which rule spoke (e.g. encoding_windows1252)."""
+    file: str
+    code: str
+    message: str                       # without the file name
+    record_type: str | None = None
+    line: int | None = None            # the first line concerned (1-based, as in the file)
+    field: str | None = None           # the layout's field name
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "record_type": self.record_type, "line": self.line, "field": self.field,
+                "code": self.code, "message": self.message}
+
+
+class _Warnings(list):
+    """The warnings of one file, in the order they were noticed."""
+
+    def __init__(self, file_name: str):
+        super().__init__()
+        self.file = file_name
+
+    def add(self, code: str, message: str, record_type: str | None = None, line=None, field: str | None = None) -> None:
+        self.append(ReadWarning(self.file, code, message, record_type, None if line is None else int(line), field))
+
+
 @dataclass
 class GoFile:
     name: GoFileName
@@ -69,8 +105,13 @@ class GoFile:
     deletes: dict[str, pa.Table]         # delete code -> key, _file, _line
     quarantine: pa.Table                 # file, line, record_type, record_key, reason, raw
     ignored: dict[str, int]              # record code -> lines counted and skipped
-    warnings: list[str] = field(default_factory=list)
+    warning_records: list[ReadWarning] = field(default_factory=list)
     data_lines: int = 0                  # non-blank lines other than HDR and TRL
+
+    @property
+    def warnings(self) -> list[str]:
+        """The warnings as text, each starting with the file name."""
+        return [str(w) for w in self.warning_records]
 
     @property
     def rows(self) -> dict[str, int]:
@@ -112,46 +153,41 @@ def parse_ts(value: str, file_name: str, what: str) -> datetime:
 # --- bytes to lines --------------------------------------------------------------------------
 
 def _check_encoding(data: bytes, lines: "_Lines", file_name: str) -> None:
-    """Refuse anything that is not Latin-1 text: a BOM, or UTF-8 multi-byte sequences.
+    """Refuse what is not single-byte text: a BOM, UTF-16, or a file that is UTF-8 throughout.
 
     The first line holding a byte above 0x7F usually settles it: Latin-1 accents are not valid
-    UTF-8. Only when that line is valid UTF-8 is the whole file decoded to be sure."""
+    UTF-8. Only when that line is valid UTF-8 is the whole file decoded to be sure. A file that is
+    UTF-8 only in places is read (each value by its own bytes, see cstf.esr.encoding) with a warning."""
     if data[:3] == BOM:
         raise FileRejected(file_name, "starts with a UTF-8 byte-order mark; GO files are Latin-1 (ISO-8859-1)")
     head = bytes(data[:64])
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) >= 8 and (head[0::2].count(0) == len(head[0::2]) or head[1::2].count(0) == len(head[1::2]))):
         raise FileRejected(file_name, "is UTF-16 encoded (a byte-order mark or a NUL byte beside every character); "
                                       "GO files are Latin-1 (ISO-8859-1)")
-    first = _first_high_byte(np.frombuffer(data, dtype=np.uint8))
-    if first < 0:
+    if len(lines.high_lines) == 0:
         return  # plain ASCII
-    line = int(np.searchsorted(lines.ends, first, side="right"))
+    line = int(lines.high_lines[0])
     try:
         data[lines.starts[line]: lines.ends[line]].decode("utf-8")
         bytes(data).decode("utf-8")
     except UnicodeDecodeError:
-        return  # not UTF-8, so Latin-1 as expected
+        return  # not UTF-8 throughout, so Latin-1 as expected (any UTF-8 values are found value by value)
     raise FileRejected(
         file_name,
         f"is UTF-8 encoded (multi-byte sequence on line {line + 1}); GO files are Latin-1 (ISO-8859-1)",
     )
 
 
-def _first_high_byte(raw: np.ndarray, chunk: int = 1 << 20) -> int:
-    """Position of the first byte above 0x7F, or -1; scanning chunk by chunk stops at the first."""
-    for lo in range(0, len(raw), chunk):
-        hits = np.flatnonzero(raw[lo: lo + chunk] >= 0x80)
-        if len(hits):
-            return lo + int(hits[0])
-    return -1
-
-
-def _find_newlines(raw: np.ndarray, chunk: int = 1 << 24) -> np.ndarray:
-    """Positions of every LF, searched in cache-sized chunks on both cores (numpy releases the GIL)."""
-    def part(lo: int) -> np.ndarray:
-        return np.flatnonzero(raw[lo: lo + chunk] == 10) + lo
+def _scan(raw: np.ndarray, chunk: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of every LF and of every byte above 0x7F, searched in cache-sized chunks on both cores
+    (numpy releases the GIL). Bytes above 0x7F are rare: only their lines are ever decoded one by one."""
+    def part(lo: int) -> tuple[np.ndarray, np.ndarray]:
+        block = raw[lo: lo + chunk]
+        return np.flatnonzero(block == 10) + lo, np.flatnonzero(block >= 0x80) + lo
     parts = list(_POOL.map(part, range(0, len(raw), chunk)))
-    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    if not parts:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 @dataclass
@@ -161,11 +197,13 @@ class _Lines:
     starts: np.ndarray
     ends: np.ndarray          # exclusive, including the line terminator
     content_ends: np.ndarray  # exclusive, without LF and one CR
+    high_lines: np.ndarray    # (0-based, ascending) lines holding a byte above 0x7F
 
     @classmethod
     def split(cls, data: bytes) -> "_Lines":
         raw = np.frombuffer(data, dtype=np.uint8)
-        ends = _find_newlines(raw) + 1
+        newlines, high = _scan(raw)
+        ends = newlines + 1
         if len(ends) == 0 or ends[-1] != len(data):
             ends = np.append(ends, len(data))
         starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
@@ -174,7 +212,9 @@ class _Lines:
         content_ends[has_lf] -= 1
         has_cr = (content_ends > starts) & (raw[np.maximum(content_ends - 1, 0)] == 13)
         content_ends[has_cr] -= 1
-        return cls(data, starts, ends, content_ends)
+        at = np.searchsorted(ends, high, side="right")  # ascending: a line's bytes are next to each other
+        high_lines = at[np.concatenate(([True], at[1:] != at[:-1]))].astype(np.int64) if len(at) else at.astype(np.int64)
+        return cls(data, starts, ends, content_ends, high_lines)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -195,8 +235,17 @@ class _Lines:
         ], dtype=object)
         return names, inverse
 
+    def raw(self, i: int) -> bytes:
+        return self.data[self.starts[i]: self.content_ends[i]]
+
     def text(self, i: int) -> str:
-        return self.data[self.starts[i]: self.content_ends[i]].decode("latin-1")
+        """A line as Latin-1 text: every byte kept (encode("latin-1") gives the bytes back), for the
+        header, the trailer and the raw copy of a quarantined line."""
+        return self.raw(i).decode("latin-1")
+
+    def high_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Rows within `positions` (ascending line indices) of lines holding a byte above 0x7F."""
+        return rows_of_lines(positions, self.high_lines)
 
     def array(self, positions: np.ndarray) -> pa.LargeBinaryArray:
         """The chosen lines, terminators included, as one contiguous Arrow array."""
@@ -218,14 +267,13 @@ def _concat_buffer(lines: pa.LargeBinaryArray) -> pa.Buffer:
 
 
 def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list | None = None,
-         timestamps: set[int] = frozenset(), c1: dict[int, list[int]] | None = None) -> pa.Table:
-    """Arrow's CSV reader on GO lines: `~`, no quoting, empty strings as null, Latin-1 text.
+         timestamps: set[int] = frozenset()) -> pa.Table:
+    """Arrow's CSV reader on GO lines: `~`, no quoting, empty strings as null.
 
-    Fields are read as bytes (Arrow's own Latin-1 transcoding runs on one core) and turned
-    into text column by column: ASCII as it is, only values with accents decoded (_latin1).
-    Columns in `timestamps` are parsed by the reader itself (on all cores) from YYYYMMDD or
-    YYYYMMDD HHMMSS; one malformed value makes it raise, and the caller reads strings instead.
-    `c1` collects {field position: rows} of values holding C1 control characters (see _latin1)."""
+    Fields are read as bytes (Arrow's own Latin-1 transcoding runs on one core, and would be wrong
+    for Windows-1252 and UTF-8 values); _decode turns them into text once the rows are known to be
+    the lines given. Columns in `timestamps` are parsed by the reader itself (on all cores) from
+    YYYYMMDD or YYYYMMDD HHMMSS; one malformed value makes it raise, and the caller reads strings instead."""
     names = [f"f{i}" for i in range(n_fields)]
     keep = [names[i] for i in include]
     types = {n: pa.timestamp("s") if i in timestamps else pa.binary() for i, n in zip(include, keep)}
@@ -234,7 +282,7 @@ def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list |
         def handler(row):  # called only for lines with another field count
             invalid_rows.append(row.text)
             return "skip"
-    table = pacsv.read_csv(
+    return pacsv.read_csv(
         pa.BufferReader(buf),
         read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
         parse_options=pacsv.ParseOptions(
@@ -246,66 +294,30 @@ def _csv(buf: pa.Buffer, n_fields: int, include: list[int], invalid_rows: list |
             strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False,
         ),
     )
-    for i, field in enumerate(table.schema):
-        if pa.types.is_binary(field.type):
-            text, c1_rows = _to_text(table.column(i))
-            table = table.set_column(i, field.name, text)
-            if c1_rows and c1 is not None:
-                c1[int(field.name[1:])] = c1_rows
+
+
+def _decode(table: pa.Table, high_rows: np.ndarray, found: dict) -> pa.Table:
+    """The byte columns of a parse to text (cstf.esr.encoding: ASCII and UTF-8 values in one cast, the
+    rows of lines holding a byte above 0x7F value by value). `found` collects {field position: ColumnFlags}."""
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_binary(fld.type):
+            text, info = decode_column(table.column(i), high_rows)
+            table = table.set_column(i, fld.name, text)
+            if info is not None:
+                found[int(fld.name[1:])] = info
     return table
 
 
-def _to_text(col: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:
-    """Most columns are plain ASCII: Arrow's checked cast settles them in one pass; the rest are decoded."""
-    try:
-        return col.cast(pa.string()), []
-    except pa.ArrowInvalid:  # a byte above 0x7F: Latin-1 text
-        return _latin1(col)
-
-
-_C1 = re.compile("[\x80-\x9f]")
-
-
-def _latin1(col: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:
-    """Latin-1 bytes to text: ASCII values pass unchanged; only values holding a byte above 0x7F are decoded.
-
-    Also returns the rows whose text holds C1 control characters (U+0080-U+009F): Latin-1 never
-    means them, Windows-1252 (curly quotes, the euro sign) and UTF-8 bytes read as Latin-1 do (spec §2.2)."""
-    out = []
-    c1_rows: list[int] = []
-    starts = np.cumsum([0] + [len(a) for a in col.chunks])
-    for chunk_start, arr in zip(starts.tolist(), col.chunks):
-        try:
-            out.append(arr.cast(pa.string()))  # this chunk is ASCII
-            continue
-        except pa.ArrowInvalid:
-            pass
-        data = arr.buffers()[2]
-        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset: arr.offset + len(arr) + 1]
-        raw = np.frombuffer(data, dtype=np.uint8)[offsets[0]: offsets[-1]] if data is not None and len(arr) else np.empty(0, np.uint8)
-        high = np.flatnonzero(raw >= 0x80)
-        if len(high) == 0:
-            out.append(arr.cast(pa.string()))
-            continue
-        rows = np.unique(np.searchsorted(offsets, high + offsets[0], side="right") - 1)
-        mask = np.zeros(len(arr), dtype=bool)
-        mask[rows] = True
-        ascii_only = pc.if_else(pa.array(mask), pa.scalar(None, pa.binary()), arr).cast(pa.string())
-        texts = [arr[int(r)].as_py().decode("latin-1") for r in rows]
-        c1_rows.extend(chunk_start + int(r) for r, t in zip(rows, texts) if _C1.search(t))
-        out.append(pc.replace_with_mask(ascii_only, pa.array(mask), pa.array(texts, pa.string())))
-    return pa.chunked_array(out, pa.string()), c1_rows
-
-
 def _parse_fields(lines: pa.LargeBinaryArray, n_fields: int, width: int, staged_positions: list[int],
-                  c1: dict[int, list[int]]) -> tuple[pa.Table, pa.Array | None]:
+                  high_rows: np.ndarray, found: dict) -> tuple[pa.Table, pa.Array | None]:
     """Parse lines that all have n_fields fields; return the staged columns (f<pos>) and any extra fields joined."""
     buf = _concat_buffer(lines)
     include = [p for p in staged_positions if p < n_fields]
     extra_positions = list(range(width, n_fields))
-    table = _csv(buf, n_fields, include + extra_positions, c1=c1)
+    table = _csv(buf, n_fields, include + extra_positions)
     if table.num_rows != len(lines):  # a guard: Arrow must see exactly the lines we gave it
         raise RuntimeError(f"parsed {table.num_rows} rows from {len(lines)} lines")
+    table = _decode(table, high_rows, found)
     extra = None
     if extra_positions:
         extra = pc.binary_join_element_wise(*[pc.fill_null(table[f"f{i}"], "") for i in extra_positions], "~")
@@ -314,6 +326,64 @@ def _parse_fields(lines: pa.LargeBinaryArray, n_fields: int, width: int, staged_
         if p >= n_fields:
             table = table.append_column(f"f{p}", pa.nulls(table.num_rows, pa.string()))
     return table, extra
+
+
+@dataclass
+class _Encodings:
+    """Values of a file that were not plain ASCII, and how each was decoded, for the encoding warnings."""
+    parts: dict[str, list[tuple[int, str, np.ndarray, np.ndarray]]] = field(default_factory=dict)
+
+    def add(self, layout: Layout, found: dict, line_nos: np.ndarray) -> None:
+        """`found`: {field position: ColumnFlags} of one parse whose rows are the file lines `line_nos`."""
+        for pos, info in found.items():
+            name = layout.columns[pos].name if pos < len(layout.columns) else f"extra field {pos + 1}"
+            self.add_values(layout.record_type, pos, name, line_nos[info.rows], info.flags)
+
+    def add_values(self, record_type: str, pos: int, name: str, line_nos: np.ndarray, flags: np.ndarray) -> None:
+        self.parts.setdefault(record_type, []).append((pos, name, np.asarray(line_nos), np.asarray(flags)))
+
+    def _hits(self, record_type: str | None, flag: int) -> tuple[int, int, str, str] | None:
+        """(values, first line, its field, its record type) of the values with `flag`, or None."""
+        n, first = 0, None
+        for rt, parts in self.parts.items():
+            if record_type is not None and rt != record_type:
+                continue
+            for pos, name, lines, flags in parts:
+                sel = (flags & flag) != 0
+                if not sel.any():
+                    continue
+                n += int(sel.sum())
+                cand = (int(lines[sel].min()), pos, name, rt)
+                first = cand if first is None or cand[:2] < first[:2] else first
+        return None if first is None else (n, first[0], first[2], first[3])
+
+    def warn(self, warnings: "_Warnings") -> None:
+        """One warning per record type and kind (spec §2.2 asks for the first line and field, never the value),
+        and one for the file when it mixes UTF-8 with single-byte text."""
+        kinds = [
+            (CP1252, "encoding_windows1252",
+             "value(s) hold Windows-1252 characters (bytes 0x80-0x9F: curly quotes and apostrophes, dashes, the "
+             "euro sign), which Latin-1 reads as invisible C1 control characters; decoded as Windows-1252"),
+            (UTF8, "encoding_utf8",
+             "value(s) are UTF-8 text (valid UTF-8 multi-byte sequences) in a Latin-1 file; decoded as UTF-8"),
+            (UNDEFINED, "encoding_c1_undefined",
+             "value(s) hold C1 control bytes that Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90 or 0x9D) and "
+             "that are not UTF-8: no character can be read from them; each is replaced by U+FFFD"),
+        ]
+        for rt in sorted(self.parts):
+            for flag, code, text in kinds:
+                hit = self._hits(rt, flag)
+                if hit:
+                    n, line, name, _ = hit
+                    warnings.add(code, f"{n} {rt} {text} (first on line {line}, field {name})", rt, line, name)
+        utf8, single = self._hits(None, UTF8), self._hits(None, SINGLE_BYTE)
+        if utf8 and single:
+            warnings.add(
+                "encoding_mixed",
+                f"mixes encodings: {utf8[0]} value(s) are UTF-8 (first on line {utf8[1]}, {utf8[3]} field {utf8[2]}) and "
+                f"{single[0]} are Latin-1 or Windows-1252 (first on line {single[1]}, {single[3]} field {single[2]}); "
+                f"each value was decoded by its own bytes. Ask ESR which encoding the extract is meant to use",
+                utf8[3], utf8[1], utf8[2])
 
 
 # --- typing ----------------------------------------------------------------------------------
@@ -398,7 +468,7 @@ def _mask(arr) -> np.ndarray:
 
 
 def _type_rows(parsed: pa.Table, layout: Layout, line_nos: np.ndarray, file_name: str,
-               problems: _Problems, warnings: list[str]) -> pa.Table:
+               problems: _Problems, warnings: "_Warnings") -> pa.Table:
     """Name, trim and type the staged columns; quarantine lines with a bad key or required field."""
     n = parsed.num_rows
     bad = np.zeros(n, dtype=bool)
@@ -420,10 +490,11 @@ def _type_rows(parsed: pa.Table, layout: Layout, line_nos: np.ndarray, file_name
                     reasons[i] = reasons.get(i, "") + f"{where}: {what} is not a valid {'YYYYMMDD date' if column.type == 'date' else 'timestamp'}; "
                 bad |= failed_np
             else:
-                warnings.append(
-                    f"{file_name}: {layout.record_type} {where}: {int(failed_np.sum())} malformed value(s) "
-                    f"set to null (first on line {int(line_nos[np.argmax(failed_np)])})"
-                )
+                first = int(line_nos[np.argmax(failed_np)])
+                warnings.add(
+                    "malformed_value_nulled",
+                    f"{layout.record_type} {where}: {int(failed_np.sum())} malformed value(s) set to null (first on line {first})",
+                    layout.record_type, first, column.name)
         if column.required and values.null_count:
             missing = _mask(pc.is_null(values))
             if failed_np is not None:
@@ -445,8 +516,7 @@ def _type_rows(parsed: pa.Table, layout: Layout, line_nos: np.ndarray, file_name
     return table
 
 
-def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], invalid: list,
-                 c1: dict[int, list[int]]) -> pa.Table | None:
+def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], invalid: list) -> pa.Table | None:
     """The fast path: audit timestamps parsed by the CSV reader (on all cores); strings if any is odd.
 
     Dates stay strings here: Arrow's parser accepts short fields such as 2024011, and a date
@@ -454,12 +524,11 @@ def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], in
     stamps = {i for i in staged_positions if layout.columns[i].type in ("ts", "date_or_ts")}
     if stamps:
         try:
-            return _csv(buf, layout.width, staged_positions, invalid_rows=invalid, timestamps=stamps, c1=c1)
+            return _csv(buf, layout.width, staged_positions, invalid_rows=invalid, timestamps=stamps)
         except pa.ArrowInvalid:  # a malformed timestamp somewhere: the string path reports it
             invalid.clear()
-            c1.clear()
     try:
-        return _csv(buf, layout.width, staged_positions, invalid_rows=invalid, c1=c1)
+        return _csv(buf, layout.width, staged_positions, invalid_rows=invalid)
     except pa.ArrowInvalid:
         # A line of another field count holding a non-UTF-8 (Latin-1) byte: pyarrow fails decoding it for the
         # handler and raises instead. The caller's per-field-count path reads every line, so send it there.
@@ -468,17 +537,17 @@ def _parse_typed(buf: pa.Buffer, layout: Layout, staged_positions: list[int], in
 
 
 def _read_record_type(lines: _Lines, pos: np.ndarray, layout: Layout, file_name: str,
-                      problems: _Problems, warnings: list[str]) -> pa.Table:
+                      problems: _Problems, warnings: "_Warnings", encodings: _Encodings) -> pa.Table:
     """All lines of one A record type. Fast path: one Arrow CSV parse at the layout's width."""
     staged_positions = [i for i, c in enumerate(layout.columns) if c.staged and c.name != "record_type"]
     arr = lines.array(pos)
     invalid: list[str] = []
-    c1: dict[int, list[int]] = {}
-    parsed = _parse_typed(_concat_buffer(arr), layout, staged_positions, invalid, c1)
+    parsed = _parse_typed(_concat_buffer(arr), layout, staged_positions, invalid)
     if not invalid:
-        _warn_c1({f: pos[rows] + 1 for f, rows in c1.items()}, layout, file_name, warnings)
+        found: dict = {}
+        parsed = _decode(parsed, lines.high_rows(pos), found)
+        encodings.add(layout, found, pos + 1)
         return _type_rows(parsed, layout, pos + 1, file_name, problems, warnings)
-    c1_lines: dict[int, list[int]] = {}
     # Some lines have another field count: group every line of this type by its count.
     counts = np.asarray(pc.count_substring(arr, "~").to_numpy(zero_copy_only=False), dtype=np.int64) + 1
     parts = []
@@ -492,44 +561,32 @@ def _read_record_type(lines: _Lines, pos: np.ndarray, layout: Layout, file_name:
             )
             continue
         if n_fields > layout.width:
-            warnings.append(
-                f"{file_name}: {int(sel.sum())} {layout.record_type} line(s) have {n_fields} fields, more than the "
-                f"layout's {layout.width}; the extra fields are kept in _extra (first on line {int(sel_nos[0])})"
-            )
+            warnings.add(
+                "extra_fields",
+                f"{int(sel.sum())} {layout.record_type} line(s) have {n_fields} fields, more than the "
+                f"layout's {layout.width}; the extra fields are kept in _extra (first on line {int(sel_nos[0])})",
+                layout.record_type, sel_nos[0])
         elif n_fields < layout.width:
-            warnings.append(
-                f"{file_name}: {int(sel.sum())} {layout.record_type} line(s) have {n_fields} of {layout.width} fields; "
-                f"the missing trailing columns are empty (first on line {int(sel_nos[0])})"
-            )
-        c1 = {}
-        group, extra = _parse_fields(arr.filter(pa.array(sel)), n_fields, layout.width, staged_positions, c1)
-        for field_pos, rows in c1.items():  # rows of this group, as file lines
-            c1_lines.setdefault(field_pos, []).extend(sel_nos[rows].tolist())
+            warnings.add(
+                "missing_trailing_fields",
+                f"{int(sel.sum())} {layout.record_type} line(s) have {n_fields} of {layout.width} fields; "
+                f"the missing trailing columns are empty (first on line {int(sel_nos[0])})",
+                layout.record_type, sel_nos[0])
+        found = {}
+        group, extra = _parse_fields(arr.filter(pa.array(sel)), n_fields, layout.width, staged_positions,
+                                     lines.high_rows(pos[sel]), found)
+        encodings.add(layout, found, sel_nos)
         typed = _type_rows(group, layout, sel_nos, file_name, problems, warnings)
         if extra is not None:  # _type_rows drops unknown columns: re-attach the extras of the kept rows
             kept = pc.is_in(pa.array(sel_nos), value_set=typed["_line"].combine_chunks())
             typed = typed.append_column("_extra", pc.cast(pc.filter(extra, kept), pa.string()))
         parts.append(typed)
-    _warn_c1(c1_lines, layout, file_name, warnings)
     if not parts:
         return empty_table(layout)
     if any("_extra" in p.column_names for p in parts):
         parts = [p if "_extra" in p.column_names else p.append_column("_extra", pa.nulls(p.num_rows, pa.string())) for p in parts]
     table = pa.concat_tables(parts)
     return table.take(pc.sort_indices(table["_line"]))  # back in file order
-
-
-def _warn_c1(c1_lines: dict, layout: Layout, file_name: str, warnings: list[str]) -> None:
-    """Spec §2.2: values holding C1 control characters ({field position: line numbers}) are staged as read,
-    with a warning naming the first line and field (never the value: it may be an NI number)."""
-    if not c1_lines:
-        return
-    hits = sorted((int(line), field_pos) for field_pos, lines in c1_lines.items() for line in lines)
-    line, field_pos = hits[0]
-    field = layout.columns[field_pos].name if field_pos < len(layout.columns) else f"extra field {field_pos + 1}"
-    warnings.append(
-        f"{file_name}: {len(hits)} {layout.record_type} value(s) hold C1 control characters (U+0080-U+009F), which "
-        f"Latin-1 text never has: Windows-1252 or UTF-8 text? Staged as read (first on line {line}, field {field})")
 
 
 def empty_table(layout: Layout, file_name: str = "") -> pa.Table:
@@ -545,12 +602,18 @@ DELETE_SCHEMA = pa.schema([("key", pa.string()), ("_file", pa.string()), ("_line
 
 
 def _read_deletes(lines: _Lines, pos: np.ndarray, code: str, file_name: str,
-                  problems: _Problems, warnings: list[str]) -> pa.Table:
+                  problems: _Problems, warnings: "_Warnings", encodings: _Encodings) -> pa.Table:
     """Delete records carry only the code and the key, e.g. CMD~10005280 (spec §2.7)."""
-    fields = [lines.text(i).split("~") for i in pos.tolist()]  # deletes are few: plain Python is clearest
-    keys = np.array([f[1].strip() if len(f) > 1 else "" for f in fields], dtype=object)
-    if any(len(f) > 2 for f in fields):
-        warnings.append(f"{file_name}: {code} line(s) carry fields after the key; only the key is used")
+    fields = [lines.raw(i).split(b"~") for i in pos.tolist()]  # deletes are few: plain Python is clearest
+    decoded = [decode_value(f[1]) if len(f) > 1 else ("", 0) for f in fields]
+    keys = np.array([text.strip() for text, _ in decoded], dtype=object)
+    flags = np.array([f for _, f in decoded], dtype=np.uint8)
+    if flags.any():
+        encodings.add_values(code, 1, "key", pos[flags != 0] + 1, flags[flags != 0])
+    extra = [i for i, f in enumerate(fields) if len(f) > 2]
+    if extra:
+        warnings.add("extra_fields", f"{len(extra)} {code} line(s) carry fields after the key; only the key is used "
+                                     f"(first on line {int(pos[extra[0]]) + 1})", code, pos[extra[0]] + 1)
     blank = keys == ""
     problems.add(pos[blank] + 1, code, "delete record without a key")
     good = ~blank
@@ -605,8 +668,8 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
     if len(trl_at) > 1:
         raise FileRejected(path.name, f"has a TRL on line {int(trl_at[0]) + 1} before the last line")
 
-    warnings: list[str] = []
-    header = _parse_header(lines.text(first), name, warnings)
+    warnings = _Warnings(path.name)
+    header = _parse_header(lines.text(first), name, warnings, first + 1)
     trl = lines.text(last).split("~")
     if len(trl) < 2 or not trl[1].strip().isdigit():
         raise FileRejected(path.name, f"TRL on line {last + 1} does not carry a record count")
@@ -617,6 +680,7 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
         raise FileRejected(path.name, "full file (GOF) holds no data records: a full extract always lists the trust's "
                                       "organisations, positions and people; refusing it rather than emptying the trust")
     problems = _Problems()
+    encodings = _Encodings()
     all_data_pos = data_pos
     data_pos = _quarantine_unreadable_lines(lines, data_pos, code_names, code_index, first, last, path.name, problems)
     tables: dict[str, pa.Table] = {}
@@ -630,18 +694,21 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
             continue
         code = code_names[ci]
         if code in layouts.by_type:
-            tables[code] = _read_record_type(lines, pos, layouts.by_type[code], path.name, problems, warnings)
+            tables[code] = _read_record_type(lines, pos, layouts.by_type[code], path.name, problems, warnings, encodings)
         elif code in delete_codes:
-            deletes[code] = _read_deletes(lines, pos, code, path.name, problems, warnings)
+            deletes[code] = _read_deletes(lines, pos, code, path.name, problems, warnings, encodings)
         else:
             key = code or "(none)"
             ignored[key] = len(pos)
             if code and code not in layouts.ignored:
-                warnings.append(f"{path.name}: {len(pos)} line(s) of unknown record type {code} skipped (first on line {int(pos[0]) + 1})")
+                warnings.add("unknown_record_type", f"{len(pos)} line(s) of unknown record type {code} skipped "
+                                                    f"(first on line {int(pos[0]) + 1})", code, pos[0] + 1)
             elif not code:
-                warnings.append(f"{path.name}: {len(pos)} line(s) without a record-type code skipped (first on line {int(pos[0]) + 1})")
+                warnings.add("no_record_type", f"{len(pos)} line(s) without a record-type code skipped "
+                                               f"(first on line {int(pos[0]) + 1})", None, pos[0] + 1)
     for code, layout in layouts.by_type.items():
         tables.setdefault(code, empty_table(layout))
+    encodings.warn(warnings)
 
     quarantine = _quarantine_table(problems, path.name, lines)
     data_lines = len(all_data_pos)
@@ -650,7 +717,7 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
         msg = f"TRL says {trailer_count} data records but the file holds {counted} (excluding HDR, TRL and LOV)"
         if options.trailer_check == "reject":
             raise FileRejected(path.name, msg)
-        warnings.append(f"{path.name}: {msg}")
+        warnings.add("trailer_count", msg, "TRL", last + 1, "count")
     if data_lines and quarantine.num_rows / data_lines > options.max_quarantine_share and quarantine.num_rows > options.quarantine_floor:
         raise FileRejected(
             path.name,
@@ -660,7 +727,8 @@ def read_go_file(path: str | Path, options: ReadOptions = ReadOptions(), layouts
         )
     result = GoFile(
         name=name, path=path, sha256=sha_future.result(), size=len(data), header=header, trailer_count=trailer_count,
-        tables=tables, deletes=deletes, quarantine=quarantine, ignored=ignored, warnings=warnings, data_lines=data_lines,
+        tables=tables, deletes=deletes, quarantine=quarantine, ignored=ignored, warning_records=list(warnings),
+        data_lines=data_lines,
     )
     acc = result.accounting()
     if acc["lines_read"] != acc["staged"] + acc["quarantined"] + acc["ignored"]:  # a bug guard, never expected
@@ -716,12 +784,12 @@ def _describe(code) -> str:
     return repr(code) if code else "malformed"
 
 
-def _parse_header(line: str, name: GoFileName, warnings: list[str]) -> Header:
+def _parse_header(line: str, name: GoFileName, warnings: "_Warnings", line_no: int = 1) -> Header:
     f = line.split("~")
     if len(f) < 7:
         raise FileRejected(name.name, f"HDR has {len(f)} fields; expected 7")
     if f[1].strip() != name.name:
-        warnings.append(f"{name.name}: HDR names the file {f[1].strip()!r}")
+        warnings.add("hdr_file_name", f"HDR names the file {f[1].strip()!r}", "HDR", line_no, "file_name")
     vpd = f[3].strip()
     if vpd != name.vpd:
         raise FileRejected(name.name, f"VPD in the file name ({name.vpd}) differs from the VPD in the header ({vpd})")
@@ -733,9 +801,10 @@ def _parse_header(line: str, name: GoFileName, warnings: list[str]) -> Header:
     if prev is not None and prev >= current:
         raise FileRejected(name.name, "HDR previous run datetime is not before the current run datetime")
     if f[6].strip() != "01":
-        warnings.append(f"{name.name}: HDR field 7 is {f[6].strip()!r}, not '01'")
+        warnings.add("hdr_field7", f"HDR field 7 is {f[6].strip()!r}, not '01'", "HDR", line_no, "field7")
     if current.date() != name.file_date:
-        warnings.append(f"{name.name}: file-name date {name.file_date} differs from the HDR current run date {current.date()}")
+        warnings.add("hdr_date", f"file-name date {name.file_date} differs from the HDR current run date {current.date()}",
+                     "HDR", line_no, "current_run")
     return Header(file_name=f[1].strip(), extract_ts=extract, vpd=vpd, previous_run=prev, current_run=current, field7=f[6].strip())
 
 
