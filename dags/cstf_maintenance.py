@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task
 
-from cstf.operators import inbound as ops
+from cstf.operators.common import trusts_for_run
 from cstf.operators import maintenance
 from cstf.operators.schedule import DAILY, START, run_params
 
@@ -32,7 +32,7 @@ from cstf.operators.schedule import DAILY, START, run_params
 def cstf_maintenance():
     @task
     def resolve_trusts(params=None, logical_date=None) -> list[dict]:
-        return ops.trusts_for_run(params, logical_date)
+        return trusts_for_run(params, logical_date)
 
     @task
     def purge(item: dict) -> dict:

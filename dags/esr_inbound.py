@@ -1,24 +1,35 @@
 """esr_inbound: ESR GO files -> staging -> current state -> Totara accounts, per trust, daily.
 
-    resolve trusts -> [per trust] fetch -> discover -> register -> stage -> validate -> promote
-                                  -> request full extract (GDR, when held for a gap)
-                                  -> snapshot users -> plan users -> apply users
+    resolve trusts -> [per trust] lock (one run of a trust at a time, whatever started it)
+                                  -> fetch -> discover -> register -> stage -> validate -> promote
+                                  -> approve full file (waits in Required Actions only when a full file is far
+                                     smaller than the last) -> request full extract (GDR, when held)
+                                  -> snapshot users -> plan users -> approve suspensions (waits only when the
+                                     mass-change safeguards held some) -> apply users
                                   -> snapshot completions -> plan competences -> apply competences
                                   -> record competence status (ESR versus Totara, compliance) -> report
+                                  -> unlock -> outcome (fails the run when a file was rejected or held, the trust
+                                     is held, a step failed or a change stayed held: docs/operations.md)
 
-Params: run_date (YYYY-MM-DD; default the logical date), vpd (one trust; default all
-configured), mode (plan: stage, plan and report, change nothing in Totara; apply),
-approve_destructive (apply suspensions held by the safeguards). Backfill a range with
-`airflow backfill create` or the UI: one run per day.
+Params: run_date (YYYY-MM-DD; default the logical date), vpd (one trust; default all configured), mode (plan:
+stage, plan and report, change nothing in Totara; apply), approve_destructive (apply suspensions held by the
+safeguards without asking), wait_for_approval (ask in Required Actions; false: leave held changes held).
+Backfill a range with `airflow backfill create` or the UI: one run per day.
 """
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task, task_group
+from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task, task_group
 
 from cstf.operators import inbound as ops
 from cstf.operators import users
+from cstf.operators.alerts import on_failure
+from cstf.operators.approvals import ApprovalGate
+from cstf.operators.common import trusts_for_run
 from cstf.operators.schedule import DAILY, RETRY_IO, START, run_params
+
+LOCK_POKE = pendulum.duration(minutes=1)
+LOCK_WAIT = pendulum.duration(days=2)
 
 
 @dag(
@@ -26,10 +37,14 @@ from cstf.operators.schedule import DAILY, RETRY_IO, START, run_params
     schedule=DAILY,  # one run per calendar day: see cstf.operators.schedule
     start_date=START,
     catchup=False,
-    max_active_runs=1,  # one active run per trust: files of a VPD are processed strictly in order
+    max_active_runs=1,  # and the per-trust lock: backfill runs are counted apart from the others
+    is_paused_upon_creation=True,
+    on_failure_callback=on_failure,
     params={
         **run_params("stage, plan and report; change nothing in Totara"),
         "approve_destructive": Param(False, type="boolean", description="apply suspensions held by the mass-change safeguards"),
+        "wait_for_approval": Param(True, type="boolean", description="ask an administrator in Required Actions when "
+                                   "something is held; false: leave it held (the run then ends failed)"),
     },
     tags=["cstf", "esr", "inbound"],
     doc_md=__doc__,
@@ -37,10 +52,15 @@ from cstf.operators.schedule import DAILY, RETRY_IO, START, run_params
 def esr_inbound():
     @task
     def resolve_trusts(params=None, logical_date=None) -> list[dict]:
-        return ops.trusts_for_run(params, logical_date)
+        return trusts_for_run(params, logical_date)
 
     @task_group
     def trust(item: dict):
+        # Waits (not holding a worker slot) while another run of the trust, scheduled, manual or backfill, goes on.
+        @task.sensor(poke_interval=LOCK_POKE, timeout=LOCK_WAIT, mode="reschedule")
+        def lock(item: dict) -> PokeReturnValue:
+            return PokeReturnValue(is_done=ops.lock(item, get_current_context()), xcom_value=item)
+
         @task(**RETRY_IO)
         def fetch(item: dict) -> dict:  # ESR's Out/ -> landing over FTPS; a no-op without an FTPS Connection
             return ops.fetch(item, get_current_context())
@@ -104,13 +124,25 @@ def esr_inbound():
         def report(item: dict) -> dict:
             return ops.report(item, get_current_context())
 
-        applied = promote(validate(stage(register(discover(fetch(item))))))
-        applied >> request_full_extract(item)
+        @task(trigger_rule="all_done")
+        def unlock(item: dict) -> None:
+            ops.unlock(item, get_current_context())
+
+        @task(trigger_rule="all_done")  # the run's verdict: the report is written either way
+        def outcome(item: dict) -> dict:
+            return ops.outcome(item, get_current_context())
+
+        locked = lock(item)
+        applied = promote(validate(stage(register(discover(fetch(locked))))))
+        full_file = ApprovalGate(task_id="approve_full_file", gate="full_file", item=applied)
+        full_file >> request_full_extract(item)
         snap = snapshot_users(item)
-        applied >> snap
+        full_file >> snap
         completions = snapshot_completions(item)
-        apply_users(plan_users(snap)) >> completions  # the same run's user snapshot is the account list
-        apply_competences(plan_competences(completions)) >> record_status(item) >> report(item)
+        suspensions = ApprovalGate(task_id="approve_suspensions", gate="suspensions", item=plan_users(snap))
+        apply_users(suspensions.output) >> completions  # the same run's user snapshot is the account list
+        done = apply_competences(plan_competences(completions)) >> record_status(item) >> report(item)
+        done >> unlock(item) >> outcome(item)
 
     trust.expand(item=resolve_trusts())
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context, task, task_group
 
-from cstf.operators import inbound as ops
+from cstf.operators.common import trusts_for_run
 from cstf.operators import outbound as out
 from cstf.operators.schedule import DAILY, RETRY_IO, START, run_params
 
@@ -28,7 +28,7 @@ from cstf.operators.schedule import DAILY, RETRY_IO, START, run_params
 def esr_outbound():
     @task
     def resolve_trusts(params=None, logical_date=None) -> list[dict]:
-        return ops.trusts_for_run(params, logical_date)
+        return trusts_for_run(params, logical_date)
 
     @task_group
     def trust(item: dict):

@@ -76,6 +76,33 @@ def apply_all(client, one: Callable[[dict], Outcome], actions: Iterable[dict], *
     return [by_id[a["action_id"]] for a in todo]
 
 
+def apply_batches(client, units: list[list[list[dict]]], send: Callable[[list[dict]], list[Outcome]], *,
+                  record: Callable[[list[Outcome]], None], what: str, total: int,
+                  progress_every: int) -> dict[str, Outcome]:
+    """Send batches on the client's bounded pool: each unit's batches one after another, units at the same time;
+    record each batch's outcomes as soon as they are known. Returns the outcomes by action id."""
+    lock, finished = threading.Lock(), [0]
+
+    def run(unit: list[list[dict]]) -> list[Outcome]:
+        outcomes = []
+        for batch in unit:
+            batch_outcomes = send(batch)
+            record(batch_outcomes)
+            outcomes.extend(batch_outcomes)
+            with lock:
+                before, finished[0] = finished[0], finished[0] + len(batch)
+                if finished[0] // progress_every > before // progress_every:
+                    log.info("applied %d of %d %s actions", finished[0], total, what)
+        return outcomes
+
+    by_id: dict[str, Outcome] = {}
+    for unit_outcomes in client.map_concurrent(run, units):
+        if isinstance(unit_outcomes, Exception):  # a bug: the unit's actions were not recorded
+            raise unit_outcomes
+        by_id.update((o.action_id, o) for o in unit_outcomes)
+    return by_id
+
+
 def _certification_of(action: dict) -> tuple:
     """The (user, certification) a mark_complete action changes."""
     p = json.loads(action["payload"])
@@ -131,25 +158,9 @@ class CompetenceApplier:
                    for a in todo if a["kind"] not in ("mark_complete", "add_evidence")]
         if unknown:
             record(unknown)
-        lock, finished = threading.Lock(), [0]
-
-        def run(unit: list[list[dict]]) -> list[Outcome]:
-            outcomes = []
-            for batch in unit:
-                batch_outcomes = self._batch(batch)
-                record(batch_outcomes)
-                outcomes.extend(batch_outcomes)
-                with lock:
-                    before, finished[0] = finished[0], finished[0] + len(batch)
-                    if finished[0] // self.progress_every > before // self.progress_every:
-                        log.info("applied %d of %d competence actions", finished[0], len(todo))
-            return outcomes
-
         by_id = {o.action_id: o for o in unknown}
-        for unit_outcomes in self.client.map_concurrent(run, units):
-            if isinstance(unit_outcomes, Exception):  # a bug: the unit's actions were not recorded
-                raise unit_outcomes
-            by_id.update((o.action_id, o) for o in unit_outcomes)
+        by_id.update(apply_batches(self.client, units, self._batch, record=record, what="competence", total=len(todo),
+                                   progress_every=self.progress_every))
         return [by_id[a["action_id"]] for a in todo]
 
     def _batch(self, batch: list[dict]) -> list[Outcome]:
@@ -219,22 +230,8 @@ class UserApplier:
         updates = [a for a in todo if a["kind"] != "create"]
         chunks = [creates[i:i + size] for i in range(0, len(creates), size)]
         chunks += [updates[i:i + size] for i in range(0, len(updates), size)]
-        lock, finished = threading.Lock(), [0]
-
-        def run(chunk: list[dict]) -> list[Outcome]:
-            outcomes = self._batch(chunk)
-            record(outcomes)
-            with lock:
-                before, finished[0] = finished[0], finished[0] + len(chunk)
-                if finished[0] // progress_every > before // progress_every:
-                    log.info("applied %d of %d user actions", finished[0], len(todo))
-            return outcomes
-
-        by_id: dict[str, Outcome] = {}
-        for chunk_outcomes in self.client.map_concurrent(run, chunks):
-            if isinstance(chunk_outcomes, Exception):
-                raise chunk_outcomes
-            by_id.update((o.action_id, o) for o in chunk_outcomes)
+        by_id = apply_batches(self.client, [[c] for c in chunks], self._batch, record=record, what="user",
+                              total=len(todo), progress_every=progress_every)
         return [by_id[a["action_id"]] for a in todo]
 
     def _batch(self, chunk: list[dict]) -> list[Outcome]:

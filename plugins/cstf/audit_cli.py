@@ -47,7 +47,8 @@ def add_parser(sub) -> None:
 
 
 def _db(args):
-    from cstf.cli import _db, _settings
+    from cstf.cli_common import settings_from as _settings
+    from cstf.cli_common import state_db as _db
     return _db(_settings(args))
 
 

@@ -7,6 +7,7 @@
     cstf config check [--trusts DIR]
     cstf mappings check|profile --vpd V [--workdir DIR]
     cstf demo [--workdir DIR] [--totara-site HOME]
+    cstf trust status|unlock --vpd V [--run-id RUN]
     cstf report compliance|differences|mappings --vpd V [--subject S] [--organisation O] [--kind K] [--csv FILE]
     cstf audit person ID|run RUN_ID [--vpd V] [--csv FILE]
 """
@@ -21,35 +22,9 @@ from datetime import date
 from pathlib import Path
 
 
-def _settings(args):
-    from cstf.config import Settings
-    env = dict(os.environ)
-    if getattr(args, "workdir", None):
-        env["CSTF_WORKDIR"] = str(args.workdir)
-        env.pop("CSTF_STATE_DB_URL", None) if "CSTF_STATE_DB_URL" not in os.environ else None
-        for k in ("CSTF_STAGING_DIR", "CSTF_REPORTS_DIR", "CSTF_LANDING_DIR"):
-            env.pop(k, None)
-    if getattr(args, "trusts", None):
-        env["CSTF_TRUSTS_DIR"] = str(args.trusts)
-    return Settings.from_env(env)
-
-
-def _db(settings):
-    from cstf.ledger import StateDB
-    settings.workdir.mkdir(parents=True, exist_ok=True)
-    db = StateDB.from_url(settings.state_db_url)
-    db.migrate()
-    return db
-
-
-def _trust_for(settings, vpd: str):
-    """The trust's settings file when there is one; the defaults otherwise (e.g. a file from elsewhere)."""
-    from cstf.config import TrustSettings, load_trusts
-    try:
-        trusts = load_trusts(settings.trusts_dir)
-    except Exception:
-        trusts = {}
-    return trusts.get(vpd) or TrustSettings(vpd=vpd)
+from cstf.cli_common import settings_from as _settings
+from cstf.cli_common import state_db as _db
+from cstf.cli_common import trust_for as _trust_for
 
 
 def cmd_generate(args) -> int:
@@ -206,6 +181,34 @@ def cmd_mappings_profile(args) -> int:
     return 0
 
 
+def cmd_trust_status(args) -> int:
+    """Which run holds the trust (one esr_inbound run at a time), its hold, and its recent approvals."""
+    db = _db(_settings(args))
+    lock, hold = db.trust_lock(args.vpd), db.get_hold(args.vpd)
+    print(f"VPD {args.vpd}: " + (f"being processed by run {lock['run_id']} since {lock['acquired_at']} (last seen "
+                                 f"{lock['refreshed_at']})" if lock else "no run in progress"))
+    print("  held: " + (f"{hold['reason']} (since {hold['held_at']})" if hold else "no"))
+    for e in db.approval_events(vpd=args.vpd)[-10:]:
+        print(f"  {e['at']}  {e['gate']:<12} {e['event']:<10} {e.get('decided_by') or '':<20} {e.get('note') or ''}")
+    return 0
+
+
+def cmd_trust_unlock(args) -> int:
+    """Free a trust a stopped run still holds (a run marked failed while it waited, a killed worker)."""
+    db = _db(_settings(args))
+    lock = db.trust_lock(args.vpd)
+    if not lock:
+        print(f"VPD {args.vpd} is not held by any run")
+        return 0
+    if args.run_id and args.run_id != lock["run_id"]:
+        print(f"VPD {args.vpd} is held by run {lock['run_id']}, not {args.run_id}: nothing released")
+        return 1
+    db.release_trust_lock(args.vpd, None)
+    db.audit(vpd=args.vpd, step="trust_unlock", outcome="released", detail=f"run {lock['run_id']} released by hand")
+    print(f"VPD {args.vpd} released (it was held by run {lock['run_id']} since {lock['acquired_at']})")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from cstf.demo import run_demo
     return run_demo(Path(args.workdir), persons=args.persons, totara_site=args.totara_site)
@@ -263,6 +266,18 @@ def build_parser() -> argparse.ArgumentParser:
         mp.add_argument("--trusts", type=Path)
         mp.add_argument("--json", action="store_true")
         mp.set_defaults(func=func)
+
+    t = sub.add_parser("trust", help="a trust's run lock, hold and approvals")
+    tsub = t.add_subparsers(dest="trust_command", required=True)
+    ts = tsub.add_parser("status", help="which run holds the trust, its hold, its recent approvals")
+    ts.add_argument("--vpd", required=True)
+    ts.add_argument("--workdir", type=Path)
+    ts.set_defaults(func=cmd_trust_status)
+    tu = tsub.add_parser("unlock", help="free a trust a stopped run still holds")
+    tu.add_argument("--vpd", required=True)
+    tu.add_argument("--run-id", help="release only if this run holds it")
+    tu.add_argument("--workdir", type=Path)
+    tu.set_defaults(func=cmd_trust_unlock)
 
     c = sub.add_parser("config", help="trust settings")
     csub = c.add_subparsers(dest="config_command", required=True)

@@ -153,6 +153,8 @@ def _feed_ok(job: InboundJob) -> tuple[bool, str]:
 def _full_file_ratio(job: InboundJob) -> float | None:
     for f in job.db.list_files(vpd=job.vpd, statuses=["applied"]):
         if f.run_id == job.ctx.run_id and f.file_type == "GOF" and f.counts.get("full_persons_ratio") is not None:
+            if f.counts.get("full_file_approved"):
+                return None  # an administrator approved this full file, and with it who it leaves out
             return float(f.counts["full_persons_ratio"])
     return None
 

@@ -75,7 +75,8 @@ def format_table(columns: list[str], rows: list[tuple]) -> str:
 
 
 def cmd_report(args) -> int:
-    from cstf.cli import _db, _settings
+    from cstf.cli_common import settings_from as _settings
+    from cstf.cli_common import state_db as _db
     from cstf.ledger import reports
 
     filters = _filters(args)

@@ -36,7 +36,7 @@ def run_day(dag, day: date, **conf):
     logical = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     # Always pass every param: dag.test() keeps a previous run's conf on the DAG object.
     return dag.test(logical_date=logical, run_conf={"run_date": None, "vpd": None, "mode": "apply",
-                                                    "approve_destructive": False, **conf})
+                                                    "approve_destructive": False, "wait_for_approval": False, **conf})
 
 
 def registry(workdir: Path) -> dict[str, str]:
@@ -50,6 +50,10 @@ def test_dag_shape(dag):
     ids = {t.task_id for t in dag.tasks}
     assert {"resolve_trusts", "trust.discover", "trust.register", "trust.stage", "trust.validate", "trust.promote", "trust.report"} <= ids
     assert dag.get_task("trust.report").trigger_rule == "all_done"
+    # The run's verdict comes last, after the report and the trust's release, and fails the run on a problem.
+    assert dag.get_task("trust.outcome").trigger_rule == "all_done" and not dag.get_task("trust.outcome").downstream_list
+    assert {"trust.lock", "trust.unlock", "trust.approve_full_file", "trust.approve_suspensions"} <= ids
+    assert dag.params["wait_for_approval"] is True
 
 
 def test_each_day_processes_its_own_files_and_reruns_change_nothing(dag, workdir):

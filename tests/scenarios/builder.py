@@ -96,10 +96,12 @@ def scenario_env(tmp_path: Path, monkeypatch, trust_yaml: str, mappings: str | N
     return {"feed": Feed(tmp_path / "work" / "landing"), "work": tmp_path / "work", "trusts": trusts}
 
 
-def run_dag(dag, d: date, **conf) -> None:
+def run_dag(dag, d: date, **conf):
     """dag.test() for one processing date; every param is passed because dag.test keeps the last conf."""
     from datetime import datetime, timezone
     params = {"run_date": None, "vpd": None, "mode": "apply", **conf}
     if "approve_destructive" in dag.params:
         params.setdefault("approve_destructive", False)
-    dag.test(logical_date=datetime(d.year, d.month, d.day, tzinfo=timezone.utc), run_conf=params)
+    if "wait_for_approval" in dag.params:  # nobody answers Required Actions in dag.test(): held stays held
+        params.setdefault("wait_for_approval", False)
+    return dag.test(logical_date=datetime(d.year, d.month, d.day, tzinfo=timezone.utc), run_conf=params)

@@ -29,7 +29,8 @@ def plan() -> list[dict]:
 
 @pytest.mark.parametrize("batches", [True, False])
 def test_same_outcomes_on_both_paths(sim, make_client, batches):
-    client = make_client(batch_size=3)
+    # One request at a time: the collision is decided by order (c1 first), as inside a batch.
+    client = make_client(batch_size=3, max_concurrency=1)
     creates = [a for a in plan() if a["kind"] == "create"]
     outcomes = UserApplier(client, batches=batches).apply(creates, done=set(), record=lambda batch: None)
     suspends = UserApplier(client, batches=batches).apply(plan()[5:], done=set(), record=lambda batch: None)

@@ -54,6 +54,10 @@ def _fill(url: str) -> None:
         "target": "pat.one", "before_json": None, "after_json": None, "destructive": True, "held": True,
         "hold_reason": "over the mass-suspension threshold", "source_file": "GO_999_GDW_GOC_20240607_00000107.DAT",
         "source_line": 3, "as_of": "2024-06-07"}], try_number=1)
+    db.record_approval(run_id="manual__2024-06-07", vpd="999", gate="suspensions", event="requested", via="airflow",
+                       summary={"held": 1})
+    db.record_approval(run_id="manual__2024-06-07", vpd="999", gate="suspensions", event="rejected", via="airflow",
+                       decided_by="Ada Admin", note="ask HR first")
     db.dispose()
 
 
@@ -275,3 +279,12 @@ def test_the_pages_on_postgresql(pg_url):
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_holds_and_approvals_say_who_decided(client):
+    holds = client.get("/holds?vpd=999").text
+    assert "rejected by Ada Admin" in holds and "ask HR first" in holds and "Required Actions" in holds
+    approvals = client.get("/approvals?vpd=999").text
+    assert "Ada Admin" in approvals and "rejected" in approvals and "requested" in approvals
+    timeline = client.get("/people?person=10000001").text
+    assert "approve_suspensions" in timeline and "Ada Admin: ask HR first" in timeline

@@ -1,5 +1,5 @@
 -- title: Holds
--- description: Trusts whose inbound is held and actions held by the safeguards or the planner: why, since when, by which run, and how to approve or clear them. active: the trust is still held / the action is held in the trust's latest plan and was never done.
+-- description: Trusts whose inbound is held and actions held by the safeguards or the planner: why, since when, by which run, how to approve or clear them, and what an administrator decided in Airflow's Required Actions (who, when, why). active: the trust is still held / the action is held in the trust's latest plan and was never done.
 -- params: vpd, active
 -- order: held_at DESC, vpd, what
 SELECT * FROM (
@@ -17,6 +17,11 @@ SELECT 'trust' AS what,
        CASE WHEN h.released_at IS NULL THEN 'yes' ELSE 'no' END AS active,
        h.released_at,
        h.released_by,
+       (SELECT a.event || ' by ' || COALESCE(a.decided_by, 'nobody (no answer in time)') || ' at ' || a.at
+               || COALESCE(': ' || a.note, '') || ' (' || a.via || ')'
+        FROM approval_events a
+        WHERE a.run_id = h.run_id AND a.vpd = h.vpd AND a.gate = 'full_file' AND a.event <> 'requested'
+        ORDER BY a.id DESC LIMIT 1) AS decision,
        CASE WHEN h.released_at IS NOT NULL THEN 'released: ' || COALESCE(h.release_note, h.released_by)
             ELSE 'Ask ESR for the missing or corrected file under a new name (the next esr_inbound run applies it in order), '
                  || 'or for a full file (GOF), which resets the trust and releases the hold. `cstf files --vpd '
@@ -41,12 +46,18 @@ SELECT 'action' AS what,
             THEN 'yes' ELSE 'no' END AS active,
        CAST(NULL AS TEXT) AS released_at,
        CAST(NULL AS TEXT) AS released_by,
+       (SELECT a.event || ' by ' || COALESCE(a.decided_by, 'nobody (no answer in time)') || ' at ' || a.at
+               || COALESCE(': ' || a.note, '') || ' (' || a.via || ')'
+        FROM approval_events a
+        WHERE a.run_id = p.run_id AND a.vpd = p.vpd AND a.gate = 'suspensions' AND a.event <> 'requested'
+        ORDER BY a.id DESC LIMIT 1) AS decision,
        CASE WHEN p.hold_reason LIKE '%feed_not_ok%'
                  THEN 'Not approvable: the feed was held or rejected. Clear the trust hold first, then re-run esr_inbound for '
                       || COALESCE(p.as_of, 'the date') || '.'
             WHEN p.hold_reason LIKE 'identity_clash%'
                  THEN 'Not approvable: the username or idnumber is held by another Totara user. Resolve it in Totara or ESR; the next run plans it again.'
-            ELSE 'Check the plan (cstf audit run ' || p.run_id || '), then re-run esr_inbound for run_date=' || COALESCE(p.as_of, '?')
+            ELSE 'Approve or reject in Airflow''s Required Actions of run ' || p.run_id || ' (task trust.approve_suspensions), '
+                 || 'or re-run esr_inbound for run_date=' || COALESCE(p.as_of, '?')
                  || ' with params vpd=' || p.vpd || ' and approve_destructive=true.' END AS how_to_approve
 FROM plan_actions p
 WHERE p.held

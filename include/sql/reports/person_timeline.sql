@@ -1,5 +1,5 @@
 -- title: Person timeline
--- description: Everything that happened to one person, in order: lines of theirs quarantined, account and competence actions planned (with the rule and the ESR file and line they came from) and their outcomes in Totara, and achievements sent to ESR. person: ESR person id, employee number or Totara username.
+-- description: Everything that happened to one person, in order: lines of theirs quarantined, account and competence actions planned (with the rule and the ESR file and line they came from) and their outcomes in Totara, an administrator's decision on a change of theirs that was held (who, when, why), and achievements sent to ESR. person: ESR person id, employee number or Totara username.
 -- params: person, vpd
 -- order: at, event_order, event_id
 WITH who AS (
@@ -94,6 +94,32 @@ JOIN who w ON w.person_id = p.person_id AND w.vpd = p.vpd
 JOIN action_outcomes o ON o.run_id = p.run_id AND o.vpd = p.vpd AND o.step = p.step AND o.action_id = p.action_id
 WHERE p.plan_try_id = (SELECT MAX(t.id) FROM plan_tries t
                        WHERE t.run_id = p.run_id AND t.vpd = p.vpd AND t.step = p.step)
+UNION ALL
+SELECT a.at,
+       2,
+       a.id,
+       a.vpd,
+       w.person_id,
+       a.run_id,
+       a.try_number,
+       'approve_' || a.gate,
+       a.event,
+       'approval',
+       a.via,
+       CAST(NULL AS TEXT),
+       CAST(NULL AS INTEGER),
+       CAST(NULL AS TEXT),
+       CAST(NULL AS TEXT),
+       CAST(NULL AS TEXT),
+       CAST(NULL AS TEXT),
+       CAST(NULL AS TEXT),
+       a.event,
+       COALESCE(a.decided_by, 'nobody (no answer in time)') || COALESCE(': ' || a.note, '')
+FROM approval_events a
+JOIN who w ON w.vpd = a.vpd
+WHERE a.event <> 'requested' AND a.gate = 'suspensions'
+  AND EXISTS (SELECT 1 FROM plan_actions p
+              WHERE p.run_id = a.run_id AND p.vpd = a.vpd AND p.person_id = w.person_id AND p.held)
 UNION ALL
 SELECT e.at,
        3,

@@ -16,7 +16,7 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
@@ -56,6 +56,8 @@ QUARANTINE_FIELDS = (
     "person_id", "rule", "reason", "source",
 )
 PERSON_ID_FIELDS = ("person_id", "employee_number", "username", "totara_id")
+APPROVAL_GATES = ("full_file", "suspensions")
+APPROVAL_EVENTS = ("requested", "approved", "rejected", "timed_out")
 # Rows per executemany page of the bulk inserts (plans of 100,000 people and more).
 BULK_PAGE = 10_000
 
@@ -347,6 +349,57 @@ class StateDB:
             merged.update(fields, vpd=vpd, updated_at=utc_now())
             conn.execute(queries.load("watermark_upsert"), merged)
             return dict(conn.execute(queries.load("watermark_get"), {"vpd": vpd}).one()._mapping)
+
+    # ---- approvals and the per-trust run lock (issue 14) -----------------------------------------
+
+    def record_approval(self, *, run_id: str, vpd: str, gate: str, event: str, via: str,
+                        decided_by: str | None = None, note: str | None = None, summary: dict | None = None,
+                        try_number: int | None = None) -> int:
+        """Append an approval event: a request (what was held) or a decision (who, when, why)."""
+        if gate not in APPROVAL_GATES or event not in APPROVAL_EVENTS:
+            raise ValueError(f"unknown approval gate/event {gate!r}/{event!r}")
+        with self._engine.begin() as conn:
+            return conn.execute(queries.load("approval_insert"), {
+                "run_id": run_id, "vpd": vpd, "gate": gate, "event": event, "via": via, "decided_by": decided_by,
+                "note": note, "summary_json": _json(summary), "at": utc_now(), "try_number": try_number,
+            }).rowcount
+
+    def approval_events(self, run_id: str | None = None, vpd: str | None = None,
+                        gate: str | None = None) -> list[dict]:
+        rows = self._rows("approval_events", {"run_id": run_id, "vpd": vpd, "gate": gate})
+        for r in rows:
+            r["summary"] = _unjson(r.pop("summary_json"))
+        return rows
+
+    def approval(self, run_id: str, vpd: str, gate: str) -> dict | None:
+        """The latest approval event of a run's gate (its decision once there is one), or None."""
+        events = self.approval_events(run_id=run_id, vpd=vpd, gate=gate)
+        return events[-1] if events else None
+
+    def acquire_trust_lock(self, vpd: str, run_id: str, stale_after_s: float) -> dict:
+        """Take the trust for `run_id` (or keep it: the same run asking again refreshes it). Returns the lock row,
+        which names another run when the trust is busy. A lock not refreshed for `stale_after_s` is taken over."""
+        now = utc_now()
+        stale_before = (datetime.now(timezone.utc) - timedelta(seconds=stale_after_s)).isoformat(timespec="microseconds")
+        with self._engine.begin() as conn:
+            taken = conn.execute(queries.load("trust_lock_take"), {
+                "vpd": vpd, "run_id": run_id, "now": now, "stale_before": stale_before}).rowcount
+        if not taken:
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(queries.load("trust_lock_insert"), {"vpd": vpd, "run_id": run_id, "now": now})
+            except IntegrityError:
+                pass  # another run holds it (or took it a moment ago)
+        return self.trust_lock(vpd)
+
+    def trust_lock(self, vpd: str) -> dict | None:
+        rows = self._rows("trust_lock_get", {"vpd": vpd})
+        return rows[0] if rows else None
+
+    def release_trust_lock(self, vpd: str, run_id: str | None) -> bool:
+        """Free the trust if `run_id` holds it (None: whoever holds it, for an administrator)."""
+        with self._engine.begin() as conn:
+            return bool(conn.execute(queries.load("trust_lock_release"), {"vpd": vpd, "run_id": run_id}).rowcount)
 
     # ---- holds (§7.2) ----------------------------------------------------
 

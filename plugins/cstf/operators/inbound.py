@@ -6,70 +6,13 @@ Each function takes the small dict that flows between tasks through XCom
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from cstf import inbound
-from cstf.config import Settings, load_trusts
+from cstf.operators.common import job_for
 
 log = logging.getLogger(__name__)
-LONDON = ZoneInfo("Europe/London")
-
-
-def resolve_run_date(params: dict, logical_date: datetime | None) -> date:
-    """The processing date of a run: the run_date param, else the logical date in Europe/London, else fail."""
-    value = (params or {}).get("run_date")
-    if value:
-        try:
-            return value if isinstance(value, date) else date.fromisoformat(str(value))
-        except ValueError:
-            raise AirflowFailException(f"run_date param {value!r} is not a YYYY-MM-DD date") from None
-    if logical_date is not None:
-        return logical_date.astimezone(LONDON).date()
-    raise AirflowFailException("no processing date: this run has no logical date; trigger it with the run_date param")
-
-
-def _state_db(settings: Settings):
-    import os
-
-    from cstf.ledger import StateDB
-    conn_id = os.environ.get("CSTF_STATE_DB_CONN_ID")
-    if conn_id:  # production: PostgreSQL through an Airflow Connection
-        from airflow.sdk import BaseHook
-        url = BaseHook.get_connection(conn_id).get_uri().replace("postgres://", "postgresql+psycopg2://", 1)
-    else:
-        settings.workdir.mkdir(parents=True, exist_ok=True)
-        url = settings.state_db_url
-    db = StateDB.from_url(url)
-    db.migrate()
-    return db
-
-
-def trusts_for_run(params: dict, logical_date: datetime | None) -> list[dict]:
-    """One work item per trust: the vpd param's trust, or every configured trust."""
-    settings = Settings.from_env()
-    trusts = load_trusts(settings.trusts_dir)
-    wanted = (params or {}).get("vpd")
-    if wanted and wanted not in trusts:
-        raise AirflowFailException(f"VPD {wanted} has no settings file in {settings.trusts_dir}")
-    run_date = resolve_run_date(params, logical_date)
-    mode = (params or {}).get("mode") or "apply"
-    vpds = [wanted] if wanted else sorted(trusts)
-    log.info("processing date %s, mode %s, trusts %s", run_date, mode, vpds)
-    return [{"vpd": v, "run_date": run_date.isoformat(), "mode": mode} for v in vpds]
-
-
-def _job(item: dict, context: dict, task_id: str) -> inbound.InboundJob:
-    settings = Settings.from_env()
-    trust = load_trusts(settings.trusts_dir)[item["vpd"]]
-    ti = context.get("ti")
-    ctx = inbound.RunContext(
-        run_id=context.get("run_id") or "manual", dag_id=getattr(ti, "dag_id", "esr_inbound"), task_id=task_id,
-        try_number=int(getattr(ti, "try_number", 1) or 1), run_date=date.fromisoformat(item["run_date"]), mode=item["mode"],
-    )
-    return inbound.InboundJob(settings, trust, _state_db(settings), ctx)
 
 
 def _fail_on(outcomes: list[inbound.FileOutcome], step: str) -> None:
@@ -84,7 +27,7 @@ def fetch(item: dict, context: dict) -> dict:
     from cstf.transport import ChangedRemoteFile
     from cstf.transport.flow import fetch_go_files
 
-    job = _job(item, context, "fetch")
+    job = job_for(item, context, "fetch")
     hook = hook_for_trust(job.trust)
     if hook is None:
         log.info("VPD %s: no ESR FTPS connection configured; reading GO files already in %s", job.vpd,
@@ -103,7 +46,7 @@ def request_full_extract(item: dict, context: dict) -> dict:
     from cstf.hooks.esr_ftps import hook_for_trust
     from cstf.transport.flow import request_full_extract as request
 
-    job = _job(item, context, "request_full_extract")
+    job = job_for(item, context, "request_full_extract")
     if job.ctx.mode == "plan":  # a dry run sends nothing to ESR either
         return {**item, "full_extract_request": None}
     hook = hook_for_trust(job.trust)
@@ -116,13 +59,13 @@ def request_full_extract(item: dict, context: dict) -> dict:
 
 
 def discover(item: dict, context: dict) -> dict:
-    job = _job(item, context, "discover")
+    job = job_for(item, context, "discover")
     return {**item, "files": inbound.discover(job)}
 
 
 def _file_step(step: str, fn, item: dict, context: dict) -> dict:
     """Run one file step on the files the previous step passed on; fail without retry on a bad file."""
-    job = _job(item, context, step)
+    job = job_for(item, context, step)
     passed, outcomes = fn(job, item["files"])
     _fail_on(outcomes, step)
     return {**item, "files": passed}
@@ -141,13 +84,13 @@ def validate(item: dict, context: dict) -> dict:
 
 
 def promote(item: dict, context: dict) -> dict:
-    job = _job(item, context, "promote")
+    job = job_for(item, context, "promote")
     inbound.promote(job, item["files"])
     return item
 
 
 def report(item: dict, context: dict) -> dict:
-    job = _job(item, context, "report")
+    job = job_for(item, context, "report")
     summary = inbound.run_report(job)
     for f in summary["files"]:
         log.info("%-40s %-10s rows=%s quarantined=%s %s", f["name"], f["status"], f["rows"], f["quarantined"], f["reason"] or "")
@@ -161,3 +104,65 @@ def report(item: dict, context: dict) -> dict:
     log.info("competences: planned %s, outcomes %s", c["planned"], c["outcomes"])
     log.info("data as of %s; report written to %s", summary["data_as_of"], summary["report_path"])
     return {"vpd": job.vpd, "held": summary["held"], "files": len(summary["files"]), "report_path": summary["report_path"]}
+
+
+# --- one run at a time per trust, and the run's verdict -------------------------------------------------------
+
+def lock(item: dict, context: dict) -> bool:
+    """Take the trust for this run, or wait: another run of it (scheduled, manual or backfill) is still going.
+    A lock its run stopped refreshing for `inbound.lock_stale_hours` is taken over."""
+    job = job_for(item, context, "lock")
+    held = job.db.acquire_trust_lock(job.vpd, job.ctx.run_id, job.trust.inbound.lock_stale_hours * 3600)
+    if held and held["run_id"] == job.ctx.run_id:
+        log.info("VPD %s: this run holds the trust since %s", job.vpd, held["acquired_at"])
+        return True
+    log.info("VPD %s is being processed by run %s (since %s): waiting for it to finish", job.vpd,
+             (held or {}).get("run_id"), (held or {}).get("acquired_at"))
+    return False
+
+
+def unlock(item: dict, context: dict) -> None:
+    job = job_for(item, context, "unlock")
+    if job.db.release_trust_lock(job.vpd, job.ctx.run_id):
+        log.info("VPD %s released by this run", job.vpd)
+
+
+def outcome(item: dict, context: dict) -> dict:
+    """Fail the run when its report names a problem or one of the trust's steps failed (the report is written
+    either way): a held trust says so on every run, with the state of its full-extract request."""
+    from cstf.run_outcome import problems
+
+    job = job_for(item, context, "outcome")
+    report = inbound.run_report(job)
+    found = problems(report, _failed_steps(context), _full_extract_request(job) if report.get("held") else None)
+    for line in found:
+        log.error("VPD %s: %s", job.vpd, line)
+    if found:
+        raise AirflowFailException(f"VPD {job.vpd} {job.ctx.run_date}: " + " | ".join(found))
+    log.info("VPD %s %s: all steps done, nothing held", job.vpd, job.ctx.run_date)
+    return {"vpd": job.vpd, "problems": []}
+
+
+def _failed_steps(context: dict) -> list[str]:
+    """This trust's tasks of the run that failed or could not run, read through Airflow's Task SDK."""
+    ti = context.get("ti")
+    if ti is None or not hasattr(ti, "get_task_states"):
+        return []
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_group_id=ti.task_id.rsplit(".", 1)[0])
+    suffix = f"_{ti.map_index}" if (ti.map_index or -1) >= 0 else ""
+    bad = []
+    for key, state in (states.get(ti.run_id) or {}).items():
+        if suffix and not key.endswith(suffix):
+            continue
+        if state in ("failed", "upstream_failed"):
+            bad.append(key[:-len(suffix)] if suffix else key)
+    return sorted(bad)
+
+
+def _full_extract_request(job) -> dict | None:
+    """The full-extract request (GDR) uploaded for the trust's active hold, if one was."""
+    from cstf.ledger.transport import TransportLedger
+
+    hold = job.db.get_hold(job.vpd)
+    sent = TransportLedger(job.db).request_for_hold(hold["id"]) if hold else None
+    return {"name": sent.name, "at": sent.fetched_at} if sent else None

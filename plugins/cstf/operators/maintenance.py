@@ -6,7 +6,7 @@ import logging
 from cstf.inbound import DONE
 from cstf.staging.retention import execute_purge, plan_purge
 
-from cstf.operators.inbound import _job
+from cstf.operators.common import job_for
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 def purge(item: dict, context: dict) -> dict:
     """Delete staged tables, quarantine, old current-state versions, snapshots, plans and plan CSVs of one
     trust older than its retention; mode=plan lists them only. Writes one audit event with the counts."""
-    job = _job(item, context, "purge")
+    job = job_for(item, context, "purge")
     watermark = job.db.get_watermark(job.vpd) or {}
     in_flight = {f.name for f in job.db.list_files(vpd=job.vpd) if f.status not in DONE}
     s = job.settings

@@ -6,8 +6,8 @@ from contextlib import contextmanager
 
 from cstf import outbound
 from cstf.ledger.outbound import OutboundLedger
-from cstf.operators.inbound import _job
-from cstf.operators.users import _client
+from cstf.operators.common import job_for
+from cstf.operators.common import totara_client
 
 log = logging.getLogger(__name__)
 
@@ -17,17 +17,17 @@ def _ledger(job) -> OutboundLedger:
 
 
 def read_completions(item: dict, context: dict) -> dict:
-    job = _job(item, context, "read_completions")
-    return {**item, **outbound.read_completions(job, _client(job), _ledger(job))}
+    job = job_for(item, context, "read_completions")
+    return {**item, **outbound.read_completions(job, totara_client(job), _ledger(job))}
 
 
 def plan(item: dict, context: dict) -> dict:
-    job = _job(item, context, "plan_outbound")
+    job = job_for(item, context, "plan_outbound")
     return {**item, "plan": outbound.plan(job, _ledger(job))}
 
 
 def write_file(item: dict, context: dict) -> dict:
-    job = _job(item, context, "write_file")
+    job = job_for(item, context, "write_file")
     return {**item, "file": outbound.write_file(job, _ledger(job))}
 
 
@@ -36,7 +36,7 @@ def deliver(item: dict, context: dict) -> dict:
     from cstf.hooks.esr_ftps import hook_for_trust
     from cstf.transport.flow import upload_outbound
 
-    job = _job(item, context, "deliver")
+    job = job_for(item, context, "deliver")
     if job.ctx.mode == "plan":
         return {**item, "delivered": []}
     hook = hook_for_trust(job.trust)
@@ -64,7 +64,7 @@ def confirmations(item: dict, context: dict) -> dict:
     from cstf.hooks.esr_ftps import hook_for_trust
     from cstf.transport.flow import fetch_confirmations
 
-    job = _job(item, context, "confirmations")
+    job = job_for(item, context, "confirmations")
     hook = hook_for_trust(job.trust)
     if hook is not None:  # confirmation files come back in ESR's Out/ too
         with hook, _no_retry_on_changed_file("confirmations"):
@@ -74,7 +74,7 @@ def confirmations(item: dict, context: dict) -> dict:
 
 
 def report(item: dict, context: dict) -> dict:
-    job = _job(item, context, "report")
+    job = job_for(item, context, "report")
     parts = {k: item.get(k) for k in ("plan", "file", "delivered", "confirmations")}
     out = outbound.report(job, _ledger(job), parts)
     log.info("VPD %s outbound for %s: file %s with %d row(s); ledger %s; report %s", job.vpd, job.ctx.run_date,

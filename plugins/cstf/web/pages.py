@@ -21,6 +21,7 @@ class Page:
 LISTS: tuple[Page, ...] = (
     Page("runs", "runs", "Runs"),
     Page("holds", "holds", "Holds"),
+    Page("approvals", "approvals", "Approvals"),
     Page("outbound", "outbound_ledger", "Outbound ledger"),
     Page("mappings", "mappings", "Mappings"),
     Page("compliance", "compliance", "Compliance"),
@@ -36,6 +37,7 @@ RUN_SECTIONS: tuple[tuple[str, str], ...] = (
     ("run_validation", "Validation summary"),
     ("run_quarantine", "Quarantined lines"),
     ("run_plan", "Plan and outcomes"),
+    ("approvals", "Approvals"),
 )
 
 # Rows shown per table on a listing page, and per section on the run and person pages.
