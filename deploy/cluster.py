@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from datetime import date
 from pathlib import Path
 
 import requests
+
+from deploy.processes import alive, free_port, group_alive, signal_group
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -46,12 +47,6 @@ DEMO_START, DEMO_DAYS = date(2024, 6, 1), 1  # a full file and one delta per tru
 
 class ClusterError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -335,10 +330,10 @@ class Cluster:
         echo("healthy: " + ", ".join(self.worker_names()))
 
     def dead_components(self) -> list[str]:
-        return [name for name, c in self.load_state().get("components", {}).items() if not _alive(c["pid"])]
+        return [name for name, c in self.load_state().get("components", {}).items() if not alive(c["pid"])]
 
     def running(self) -> bool:
-        return any(_alive(int(p.read_text())) for p in self.pids.glob("*.pid")) if self.pids.exists() else False
+        return any(alive(int(p.read_text())) for p in self.pids.glob("*.pid")) if self.pids.exists() else False
 
     # --- stop --------------------------------------------------------------------------
     def stop(self, echo=print) -> None:
@@ -347,15 +342,15 @@ class Cluster:
         for pid_file in sorted(self.pids.glob("*.pid")) if self.pids.exists() else []:
             groups[pid_file.stem] = int(pid_file.read_text())
         for name, pid in groups.items():
-            _signal_group(pid, signal.SIGTERM)
+            signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < deadline and any(_group_alive(p) for p in groups.values()):
+        while time.monotonic() < deadline and any(group_alive(p) for p in groups.values()):
             time.sleep(0.5)
         killed = []
         for name, pid in groups.items():
-            if _group_alive(pid):
+            if group_alive(pid):
                 killed.append(name)
-                _signal_group(pid, signal.SIGKILL)
+                signal_group(pid, signal.SIGKILL)
             (self.pids / f"{name}.pid").unlink(missing_ok=True)
         echo((f"stopped {len(groups)} components" + (f" (killed after {STOP_GRACE_S}s: {', '.join(killed)})"
                                                       if killed else "")) if groups else "no cluster running")
@@ -486,45 +481,6 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return f"(no {path})"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process counts as gone
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # Only zombies left? Those are gone for our purpose.
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().split(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def main(argv=None) -> int:
