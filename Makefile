@@ -27,8 +27,14 @@ install: $(STAMP)
 run: $(STAMP)
 	CSTF_WORKDIR=$(WORKDIR) $(VENV)/bin/cstf demo --workdir $(WORKDIR)
 
-test: $(STAMP) chromium
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+# The tests, quick (under 15 minutes here); the slow suites (fault survival, the Celery cluster, the browser and
+# data-protection scans of a whole demo run, the real scheduler's backfills) are `make test-slow`. CI runs both.
+test: $(STAMP)
+	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+
+.PHONY: test-slow
+test-slow: $(STAMP) chromium
+	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 
 # Debian's Chromium for the browser tests (tests/web), installed when missing and we are root;
 # otherwise those tests skip with the reason (under CI=true they fail).
@@ -37,12 +43,14 @@ chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium; } \
 	  || echo "Chromium not installed (need root for apt-get): browser tests will skip"
 
-# The Airflow UI on http://localhost:8080 with this project's DAGs (user and password printed at start).
-# The auditor pages are at /cstf ("CSTF" in the navigation) over the demo's state DB (made by `make run` if missing).
+# The Airflow UI on http://localhost:8080 (airflow standalone) with this project's DAGs, ready to trigger: over the
+# demo's state (work/demo; `make run` first when it is missing) with the demo's Totara simulator as the totara_default
+# Connection, or TOTARA=site: the real site of `make totara-site` over work/demo-real. User admin, password printed
+# once the UI answers. Scheduled runs are off (runs come from Trigger and Backfill). Ctrl-C stops it all.
+# AIRFLOW_ARGS passes more options (e.g. --port 8081, --schedules); see deploy/airflow_local.py --help.
+TOTARA ?= sim
 airflow: $(STAMP)
-	test -f $(WORKDIR)/state.db || $(MAKE) run
-	@echo "Auditor pages: http://localhost:8080/cstf/ (sign in with the user printed below)"
-	CSTF_WORKDIR=$(WORKDIR) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/airflow standalone
+	$(PY) -m deploy.airflow_local --totara $(TOTARA) $(if $(filter sim,$(TOTARA)),--workdir $(WORKDIR)) $(AIRFLOW_ARGS)
 
 # Every benchmark at 10k, 50k and 100k persons; one table, also in work/bench/summary.md (BENCH_ARGS=--quick: a smoke run).
 bench: $(STAMP)
