@@ -28,7 +28,8 @@ from cstf.config import Settings
 from cstf.esr.layouts import load_layouts
 from cstf.ledger import StateDB, reports
 
-pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1200)]
+# Slow (a whole demo run, shared with the browser tests): `make test-slow`, which CI runs too.
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 NI_SHAPE = re.compile(r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 TOKEN_SHAPE = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{8,}|access_token\W+[A-Za-z0-9._~+/=-]{8,}")

@@ -17,6 +17,9 @@ from sqlalchemy import create_engine, text
 
 from .live import PAGES, sign_in
 
+# A real Airflow API server and Chromium over the demo's state: `make test-slow`, which CI runs too.
+pytestmark = pytest.mark.slow
+
 VIEWPORT = {"width": 1366, "height": 800}  # a laptop screen
 
 
