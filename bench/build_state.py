@@ -250,7 +250,7 @@ def build_state(persons: int, workdir: Path, db_url: str | None = None, feed: Pa
 
     out_job = InboundJob(settings, trust, db, RunContext(run_id=f"bench_{persons}_out_{OUTBOUND_DATE}",
                                                          dag_id="esr_outbound", run_date=OUTBOUND_DATE))
-    folder = lifecycle._run_dir(out_job, "outbound")
+    folder = lifecycle.run_dir(out_job, "outbound")
     write_parquet_atomic(_outbound_completions(accounts, OUTBOUND_DATE), folder / "completions.parquet")
     write_parquet_atomic(accounts, folder / "users.parquet")
     ledger = OutboundLedger(db)

@@ -23,7 +23,7 @@ from cstf.config.mappings import MappingSet, load_mappings, mappings_path
 from cstf.inbound import InboundJob, current_state
 from cstf.ledger.db import ANALYZE_AFTER_ROWS
 from cstf.ledger.outbound import OutboundLedger
-from cstf.lifecycle import _report_path, _run_dir, snapshot_path, write_plan_csv
+from cstf.lifecycle import _report_path, run_dir, snapshot_path, write_plan_csv
 from cstf.reconcile.competences import plan_competences
 from cstf.staging.store import write_parquet_atomic
 
@@ -38,11 +38,11 @@ class ApplyFailed(Exception):
 
 
 def completions_path(job: InboundJob) -> Path:
-    return _run_dir(job, "snapshots") / "completions.parquet"
+    return run_dir(job, "snapshots") / "completions.parquet"
 
 
 def plan_path(job: InboundJob) -> Path:
-    return _run_dir(job, "plans") / "competences.parquet"
+    return run_dir(job, "plans") / "competences.parquet"
 
 
 def load_trust_mappings(job: InboundJob) -> MappingSet:

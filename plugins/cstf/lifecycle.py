@@ -41,16 +41,16 @@ def _safe(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
 
 
-def _run_dir(job: InboundJob, kind: str) -> Path:
+def run_dir(job: InboundJob, kind: str) -> Path:
     return job.settings.workdir / kind / f"vpd={job.vpd}" / _safe(job.ctx.run_id)
 
 
 def snapshot_path(job: InboundJob) -> Path:
-    return _run_dir(job, "snapshots") / "users.parquet"
+    return run_dir(job, "snapshots") / "users.parquet"
 
 
 def plan_path(job: InboundJob) -> Path:
-    return _run_dir(job, "plans") / "users.parquet"
+    return run_dir(job, "plans") / "users.parquet"
 
 
 # --- snapshot ------------------------------------------------------------------------------------

@@ -28,9 +28,9 @@ from cstf.achievements import load_trust_mappings
 from cstf.esr.outbound import CmiWriter
 from cstf.inbound import InboundJob, current_state
 from cstf.ledger import queries
-from cstf.ledger.outbound import OutboundLedger
-from cstf.lifecycle import _run_dir, _safe
-from cstf.reconcile.outbound import plan_outbound
+from cstf.ledger.outbound import PERSONS_PER_QUERY, OutboundLedger
+from cstf.lifecycle import _safe, run_dir
+from cstf.reconcile.outbound import plan_outbound, window_persons
 from cstf.staging.store import write_parquet_atomic
 from cstf.totara.snapshot import snapshot_users
 
@@ -105,7 +105,7 @@ def read_completions(job: InboundJob, client, ledger: OutboundLedger) -> dict:
     start, end = _midnight(first), _midnight(job.ctx.run_date + timedelta(days=1))  # as window() gives it
     if note:
         (log.warning if note["level"] == "warning" else log.info)("%s", note["message"])
-    folder = _run_dir(job, "outbound")
+    folder = run_dir(job, "outbound")
     if not (folder / "completions.parquet").exists():  # a retried task keeps what it read
         rows = [{c: r.get(c) for c in COMPLETION_COLUMNS}
                 for r in client.iter_certification_completions(changed_since=start, include_history=True)]
@@ -124,10 +124,12 @@ def read_completions(job: InboundJob, client, ledger: OutboundLedger) -> dict:
     return {"window": [start, end], "completions": n}
 
 
-def _inbound_applied(job: InboundJob) -> pa.Table:
-    """Completions our inbound made from ESR achievements (never echoed back)."""
+def _inbound_applied(job: InboundJob, persons: list[str]) -> pa.Table:
+    """Completions our inbound made from ESR achievements for these persons (never echoed back)."""
     with job.db.engine.connect() as conn:
-        rows = conn.execute(queries.load("inbound_applied"), {"vpd": job.vpd}).all()
+        rows = [r for i in range(0, len(persons), PERSONS_PER_QUERY)
+                for r in conn.execute(queries.load("inbound_applied"),
+                                      {"vpd": job.vpd, "persons": persons[i:i + PERSONS_PER_QUERY]}).all()]
     days = [json.loads(r.after_json).get("completion_date") for r in rows]
     return pa.table({"person_id": pa.array([r.person_id for r in rows], pa.string()),
                      "certification": pa.array([r.target for r in rows], pa.string()),
@@ -135,16 +137,20 @@ def _inbound_applied(job: InboundJob) -> pa.Table:
 
 
 def plan(job: InboundJob, ledger: OutboundLedger) -> dict:
-    folder = _run_dir(job, "outbound")
+    folder = run_dir(job, "outbound")
     start, end = window(job, ledger)
     achievements = current_state(job).get("achievements")
     if achievements is None:
         achievements = pa.table({"person_id": pa.array([], pa.string()), "competence_id": pa.array([], pa.string()),
                                  "date_from": pa.array([], pa.date32()), "competency_type": pa.array([], pa.string()),
                                  "competency_status": pa.array([], pa.string())})
-    result = plan_outbound(pq.read_table(folder / "completions.parquet"), pq.read_table(folder / "users.parquet"),
-                           load_trust_mappings(job).confirmed_table("outbound"), achievements,
-                           ledger.as_table(job.vpd), _inbound_applied(job), vpd=job.vpd, window=(start, end))
+    completions, users = pq.read_table(folder / "completions.parquet"), pq.read_table(folder / "users.parquet")
+    # The ledger and our inbound's completions matter only for the persons of the window's completions:
+    # reading just those keeps a day's cost with the day's work as the history grows.
+    persons = window_persons(completions, users, (start, end))
+    result = plan_outbound(completions, users, load_trust_mappings(job).confirmed_table("outbound"), achievements,
+                           ledger.as_table(job.vpd, persons), _inbound_applied(job, persons), vpd=job.vpd,
+                           window=(start, end))
     write_parquet_atomic(result.rows, folder / "plan.parquet")
     queued = [] if job.ctx.mode == "plan" else ledger.queue(result.to_send, job.ctx.run_id, vpd=job.vpd)
     skipped = {}

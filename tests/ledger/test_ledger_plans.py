@@ -90,8 +90,10 @@ def test_inbound_applied_lists_only_completions_an_outcome_says_were_done(db):
                         {**base, "vpd": "999", "action_id": "a2", "status": "failed", "message": "HTTP 503"},
                         {**base, "vpd": "998", "action_id": "a1", "status": "done"}])
     with db.engine.connect() as conn:
-        rows = conn.execute(queries.load("inbound_applied"), {"vpd": "999"}).all()
+        rows = conn.execute(queries.load("inbound_applied"), {"vpd": "999", "persons": ["p1", "p2", "p9"]}).all()
+        only_p2 = conn.execute(queries.load("inbound_applied"), {"vpd": "999", "persons": ["p2"]}).all()
     assert [(r.person_id, r.target) for r in rows] == [("p1", "CSTF-FIRE")]
+    assert only_p2 == []  # the day's persons only
 
 
 def test_inbound_applied_reaches_each_outcome_through_its_whole_key(tmp_path):
@@ -101,7 +103,10 @@ def test_inbound_applied_reaches_each_outcome_through_its_whole_key(tmp_path):
     db = StateDB.from_url(f"sqlite:///{tmp_path / 'state.db'}")
     db.migrate()
     with db.engine.connect() as conn:
-        plan = conn.execute(text("EXPLAIN QUERY PLAN " + queries.load("inbound_applied").text), {"vpd": "999"}).all()
+        sql = queries.load("inbound_applied").text.replace(":persons", "('p1', 'p2')")
+        plan = conn.execute(text("EXPLAIN QUERY PLAN " + sql), {"vpd": "999"}).all()
     db.dispose()
     details = [r[-1] for r in plan]
     assert any("action_outcomes_run_ix (run_id=? AND vpd=? AND step=? AND action_id=?)" in d for d in details), details
+    # ... and reads plan_actions for the day's persons only, not the trust's whole history.
+    assert any("plan_actions_person_ix (vpd=? AND person_id=?)" in d for d in details), details

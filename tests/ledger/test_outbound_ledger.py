@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from cstf.esr.outbound import CmiWriter
-from cstf.ledger import StateDB
+from cstf.ledger import StateDB, queries
 from cstf.ledger.outbound import LedgerStateError, OutboundLedger
 
 VPD = "999"
@@ -183,6 +183,29 @@ def test_as_table_feeds_the_planner_and_no_personal_data_columns(ledger):
     with ledger.db.engine.connect() as conn:
         cols = [c.lower() for c in conn.execute(text("SELECT * FROM outbound_ledger")).keys()]
     assert not [c for c in cols if "ni" == c or "birth" in c or "ni_number" in c]
+
+
+def test_as_table_for_some_persons_reads_only_theirs_in_chunks(ledger, monkeypatch):
+    ledger.queue([row(f"90000{i:02d}", day=f"2024-06-{i + 1:02d}") for i in range(7)], "run1")
+    ledger.queue([row("8000001", vpd="888")], "run1")
+    monkeypatch.setattr("cstf.ledger.outbound.PERSONS_PER_QUERY", 2)  # several IN lists
+    t = ledger.as_table(VPD, ["9000005", "9000001", "9000003", "9000001", "nobody", "8000001"])
+    assert sorted(zip(t["person_id"].to_pylist(), t["date_achieved"].to_pylist())) == [
+        ("9000001", date(2024, 6, 2)), ("9000003", date(2024, 6, 4)), ("9000005", date(2024, 6, 6))]
+    assert ledger.as_table(VPD, []).num_rows == 0
+    assert ledger.as_table(VPD, []).schema == ledger.as_table(VPD).schema
+    with pytest.raises(ValueError, match="needs the vpd"):
+        ledger.as_table(None, ["9000001"])
+
+
+def test_queue_finds_its_new_rows_through_an_index(ledger):
+    """queue() must not read the whole ledger to find the rows it inserted (the daily cost would grow with
+    history): the rows without a source reference are found through the unique index on source_reference."""
+    if ledger.db.engine.dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by statistics")
+    with ledger.db.engine.connect() as conn:
+        plan = conn.execute(text("EXPLAIN QUERY PLAN " + queries.load("outbound_new_rows").text)).all()
+    assert [r[-1].split(" USING ")[0] for r in plan] == ["SEARCH outbound_ledger"], plan
 
 
 def test_esr_echo_confirms_and_overtakes_pending(ledger):

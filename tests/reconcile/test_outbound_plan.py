@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from cstf.reconcile.outbound import PLAN_SCHEMA, london_days, plan_outbound
+from cstf.reconcile.outbound import PLAN_SCHEMA, london_days, plan_outbound, window_persons
 
 LONDON = ZoneInfo("Europe/London")
 VPD = "999"
@@ -214,3 +214,32 @@ def test_history_rows_one_row_per_date_and_only_latest():
 def test_empty_inputs_give_an_empty_plan():
     p = plan([])
     assert p.rows.num_rows == 0 and p.rows.schema == PLAN_SCHEMA and p.counts["to_send"] == 0
+
+
+def test_window_persons_are_the_esr_persons_of_the_window_completions():
+    comp = completions([
+        (1, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 10:00"), None, IN),
+        (2, "CSTF-IG", False, "ASSIGNED", None, None, IN),                        # not a completion: still a person
+        (3, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 10:00"), None, IN),     # no ESR person id
+        (5, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 10:00"), None, ts("2024-05-31 23:59")),  # before window
+        (99, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 10:00"), None, IN),    # not in the snapshot
+    ])
+    assert window_persons(comp, users(), WINDOW) == ["9000002", "9000003"]
+    assert window_persons(completions([]), users(), WINDOW) == []
+
+
+def test_a_ledger_and_echoes_read_for_the_window_persons_only_give_the_same_plan():
+    """The outbound step reads the ledger and our inbound's completions for the window's persons only (its cost
+    follows the day, not the history): every row the planner makes belongs to one of those persons."""
+    comp = [(7, "CSTF-IG", False, "CERTIFIED", ts("2024-06-01 10:00"), None, IN),
+            (8, "CSTF-IG", False, "CERTIFIED", ts("2024-06-04 10:00"), None, IN),
+            (6, "CSTF-IG", False, "CERTIFIED", ts("2024-06-02 10:00"), None, IN)]
+    led = [("9000007", "3002", "2024-06-01", "written"), ("9000008", "3002", "2024-06-01", "confirmed"),
+           ("9000005", "3002", "2024-06-10", "pending"), ("9000001", "3002", "2024-06-20", "written")]
+    echo = [("9000006", "CSTF-IG", "2024-06-02"), ("9000009", "CSTF-IG", "2024-06-02")]
+    persons = set(window_persons(completions(comp), users(), WINDOW))
+    whole = plan(comp, led=led, echo=echo)
+    scoped = plan(comp, led=[r for r in led if r[0] in persons], echo=[r for r in echo if r[0] in persons])
+    assert persons == {"9000006", "9000007", "9000008"}
+    assert scoped.rows.equals(whole.rows) and scoped.counts == whole.counts
+    assert [r[5] for r in tuples(whole.rows)] == ["echo_of_esr", "ledger_has_same_or_later", None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 
@@ -175,13 +176,14 @@ def test_esr_outbound_uploads_to_in_and_settles_confirmations_fetched_from_out(f
     from cstf import outbound
     from cstf.ledger.outbound import OutboundLedger
     from cstf.operators import outbound as out_ops
-    from cstf.operators.inbound import _job
+    from cstf.operators.common import job_for
 
     monkeypatch.setenv("CSTF_WORKDIR", str(tmp_path / "work"))
     for var in ("CSTF_STATE_DB_URL", "CSTF_OUTBOX_DIR", "CSTF_ESR_IN_DIR", "CSTF_ESR_OUT_DIR", "CSTF_LANDING_DIR"):
         monkeypatch.delenv(var, raising=False)
-    item, context = {"vpd": "999", "run_date": "2024-06-03", "mode": "apply"}, {"run_id": "outbound-ftps"}
-    job = _job(item, context, "write_file")
+    item = {"vpd": "999", "run_date": "2024-06-03", "mode": "apply"}
+    context = {"run_id": "outbound-ftps", "ti": SimpleNamespace(dag_id="esr_outbound", try_number=1)}
+    job = job_for(item, context, "write_file")
     ledger = OutboundLedger(job.db)
     queued = ledger.queue([{"person_id": "9000003", "competence_id": "3002", "date_achieved": "2024-06-03",
                             "expiry_date": "2025-06-02", "certification": "CSTF-IG-1Y", "employee_number": "20012399",

@@ -31,6 +31,9 @@ from sqlalchemy import Connection
 from . import queries
 from .db import StateDB, utc_now
 
+# Persons per IN list of a scoped read (SQLite takes 32,766 variables; smaller lists plan as well and use less memory).
+PERSONS_PER_QUERY = 5_000
+
 STATES = ("pending", "written", "confirmed", "rejected", "superseded", "unconfirmed", "failed",
           "withdrawn_by_esr")
 # States that block sending the same or an older achievement again (never-send-older, §8.3).
@@ -152,9 +155,19 @@ class OutboundLedger:
         """Rows waiting for the next file, oldest first."""
         return self.rows(vpd, ["pending"])
 
-    def as_table(self, vpd: str | None = None) -> pa.Table:
-        """The ledger as the planner's input (person_id, competence_id, date_achieved, state)."""
-        rows = self.rows(vpd)
+    def as_table(self, vpd: str | None = None, persons: Iterable[str] | None = None) -> pa.Table:
+        """The ledger as the planner's input (person_id, competence_id, date_achieved, state); with `persons`
+        (and a vpd), those persons' rows only, read through the ledger's key in chunks: a day's plan reads
+        what its completions concern, not the ledger's whole history."""
+        if persons is None:
+            rows = self.rows(vpd)
+        else:
+            if vpd is None:
+                raise ValueError("as_table(persons=...) needs the vpd")
+            wanted = sorted(set(persons))
+            rows = [r for i in range(0, len(wanted), PERSONS_PER_QUERY)
+                    for r in self._rows("outbound_rows_of_persons",
+                                        {"vpd": vpd, "persons": wanted[i:i + PERSONS_PER_QUERY]})]
         return pa.table({
             "vpd": pa.array([r["vpd"] for r in rows], pa.string()),
             "person_id": pa.array([r["person_id"] for r in rows], pa.string()),

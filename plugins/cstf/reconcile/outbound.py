@@ -154,6 +154,18 @@ def _empty_plan(counts: dict) -> OutboundPlan:
 
 # --- the planner -------------------------------------------------------------------------------
 
+def window_persons(completions: pa.Table, users: pa.Table, window: tuple[int, int]) -> list[str]:
+    """ESR person ids of the users with a completion modified in the window: every person plan_outbound can
+    make a row for, so the ledger and inbound history it checks can be read for these persons only."""
+    modified = _num(completions, "time_modified")
+    in_window = (modified >= int(window[0])) & (modified < int(window[1]))
+    user_ids = set(_text(completions, "user_id")[in_window].tolist())
+    if not user_ids:
+        return []
+    ids, persons = _text(users, "id"), _text(users, "cf_esr_person_id")
+    return sorted({p for u, p in zip(ids.tolist(), persons.tolist()) if p and u in user_ids})
+
+
 def plan_outbound(completions: pa.Table, users: pa.Table, mappings: pa.Table, staged_achievements: pa.Table,
                   ledger: pa.Table, inbound_applied: pa.Table, *, vpd: str,
                   window: tuple[int, int]) -> OutboundPlan:
@@ -291,4 +303,5 @@ def plan_outbound(completions: pa.Table, users: pa.Table, mappings: pa.Table, st
     return OutboundPlan(rows, counts)
 
 
-__all__ = ["LEDGER_BLOCKING", "OutboundPlan", "PLAN_SCHEMA", "SKIP_REASONS", "london_days", "plan_outbound"]
+__all__ = ["LEDGER_BLOCKING", "OutboundPlan", "PLAN_SCHEMA", "SKIP_REASONS", "london_days", "plan_outbound",
+           "window_persons"]
