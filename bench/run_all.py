@@ -7,7 +7,10 @@ competences (a bounded sample through the real appliers against the simulator, a
 simulator's raw mutation rate, with the projected time of the whole plan), outbound (plan + the
 achievement file for one completion per account, against a bare insert of as many rows) and the
 auditor pages on the state of that run (bench_pages: slowest page against the 1 s bar). Each size
-runs in its own process, so its peak RSS is its own.
+runs in its own process, so its peak RSS is its own. After the sizes: a real Totara site's rows when one is
+configured (bench_real_totara), and the apply projections at a real site's rates (bench_projection: the
+appliers against the simulator slowed to the costs measured on a real site, first load and a typical day of the
+largest size, with batches and without).
 
     .venv/bin/python bench/run_all.py                       # 10k, 50k, 100k (several minutes)
     .venv/bin/python bench/run_all.py --quick               # smoke run at small sizes
@@ -226,6 +229,20 @@ def _real_totara(workdir: Path, quick: bool) -> str | None:
     return done.stdout.strip()
 
 
+def _projection(persons: int, sample: int) -> str:
+    """The appliers against the simulator slowed to a real site's measured costs, and the first load and a typical
+    day projected at those rates with batches and without (bench_projection; always: the committed profile when no
+    site was measured here)."""
+    progress("=== apply at a real Totara site's rates (the simulator slowed to its measured costs) ===")
+    cmd = [sys.executable, str(Path(__file__).with_name("bench_projection.py")), "--persons", str(persons),
+           "--accounts", str(min(200, sample)), "--competences", str(min(400, 2 * sample))]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    sys.stderr.write(done.stderr)
+    if done.returncode:
+        return f"Apply at a real site's rates: not measured (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}"
+    return done.stdout.strip()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", help=f"persons per run (default {', '.join(map(str, SIZES))})")
@@ -285,6 +302,8 @@ def main() -> None:
     real = None if a.no_real_totara or a.table_only or a.pages_only else _real_totara(a.workdir, a.quick)
     if real:
         table += "\n\n" + real
+    if not (a.table_only or a.pages_only):
+        table += "\n\n" + _projection(max(sizes), sample)
     (a.workdir / "summary.md").write_text(table + "\n\n" + note + "\n")
     (a.workdir / "summary.json").write_text(json.dumps([f.as_dict() for f in figures], indent=1, default=str))
     print(table)

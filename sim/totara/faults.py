@@ -12,6 +12,9 @@ import threading
 DEFAULTS = {
     "seed": 0,
     "latency_ms": 0,              # added before every GraphQL response
+    # The latency model of a real site (bench/real_totara_profile.json; set from bench_real_totara's figures):
+    "item_latency_ms": 0,         # added per item written (each item of a batch; 1 for a single mutation)
+    "server_workers": 0,          # at most this many GraphQL requests served at once (PHP workers); 0: no limit
     "error_rate": 0.0,            # share of requests answered with a 5xx before running
     "error_statuses": [500, 502, 503],
     "error_next": 0,              # the next N requests get a 5xx
@@ -36,6 +39,7 @@ class Faults:
         self.lock = threading.Lock()
         self.config = dict(DEFAULTS)
         self.rng = random.Random(0)
+        self.workers: threading.BoundedSemaphore | None = None  # server_workers, as a semaphore
 
     def configure(self, values: dict, replace: bool = True) -> dict:
         with self.lock:
@@ -46,6 +50,8 @@ class Faults:
                 self.config = dict(DEFAULTS)
             self.config.update(values)
             self.rng = random.Random(self.config["seed"])
+            n = int(self.config["server_workers"] or 0)
+            self.workers = threading.BoundedSemaphore(n) if n > 0 else None
             return dict(self.config)
 
     def _hit(self, name: str) -> bool:
@@ -60,7 +66,7 @@ class Faults:
     def before_request(self) -> dict:
         """Decide the faults of one GraphQL request up front (under the lock, so decisions are ordered)."""
         with self.lock:
-            plan = {"latency_ms": self.config["latency_ms"]}
+            plan = {"latency_ms": self.config["latency_ms"], "item_latency_ms": self.config["item_latency_ms"]}
             if self._hit("reset"):
                 plan["reset"] = True
             elif self._hit("rate_limit"):

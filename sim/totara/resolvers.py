@@ -29,6 +29,7 @@ class Context:
     cost: int = 0
     complexity_error: GraphQLError | None = None
     is_mutation: bool = False
+    items: int = 0                # items a batch operation worked on (the latency model charges each)
 
     def charge(self, points: int, info) -> None:
         if self.complexity_error is not None:
@@ -205,6 +206,7 @@ def _batch(ctx, items: list, one) -> list[dict]:
     if not items:
         raise ApiError("At least one item must be sent.")
     results = []
+    ctx.items += len(items)
     with ctx.store.transaction():
         for index, item in enumerate(items):
             try:

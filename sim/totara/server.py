@@ -93,6 +93,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send(Response(500, body))
 
     def _graphql(self, method: str, body: bytes) -> None:
+        workers = self.server.site.faults.workers  # the latency model's server_workers: a busy site queues
+        if workers is None:
+            return self._graphql_served(method, body)
+        with workers:
+            return self._graphql_served(method, body)
+
+    def _graphql_served(self, method: str, body: bytes) -> None:
         faults = self.server.site.faults
         plan = faults.before_request()
         if plan.get("latency_ms"):
@@ -109,6 +116,8 @@ class Handler(BaseHTTPRequestHandler):
                                                             "extensions": {"category": "internal"}}],
                                                 "error": "Internal server error"}))
         response = self.server.site.handle_graphql(method, self.headers, body, plan)
+        if plan.get("item_latency_ms") and response.items:  # Totara's own work per item written
+            time.sleep(plan["item_latency_ms"] * response.items / 1000.0)
         after = faults.after_commit(response.is_mutation)  # the change is committed at this point
         if after.get("reset"):
             return self._reset()

@@ -32,6 +32,7 @@ class Response:
     body: object                 # dict/list (JSON) or str (HTML)
     is_mutation: bool = False
     content_type: str = "application/json; charset=utf-8"
+    items: int = 0               # items written: a batch's items, 1 for a single mutation (the latency model)
 
 
 def http_error_body(message: str, category: str | None = None) -> dict:
@@ -122,16 +123,18 @@ class Site:
         def within_limits() -> bool:
             return self.limiter.allowed(client.client_id, client_limit, self.settings["site_rate_limit"])
 
-        results, mutation = [], False
+        results, mutation, items = [], False, 0
         for request in operations:
             outcome = self._run_one(request, user, level, within_limits)
             if outcome is None:
                 return Response(429, http_error_body("Too many requests"))
-            payload, cost, is_mutation = outcome
+            payload, cost, is_mutation, n_items = outcome
             self.limiter.charge(client.client_id, cost)
             results.append(payload)
             mutation = mutation or is_mutation
-        return Response(200, results if isinstance(operations, BatchList) else results[0], is_mutation=mutation)
+            items += n_items
+        return Response(200, results if isinstance(operations, BatchList) else results[0], is_mutation=mutation,
+                        items=items)
 
     def _parse_body(self, body: bytes):
         try:
@@ -177,14 +180,14 @@ class Site:
             raise RequestError("API user is invalid.")
         return client, user
 
-    def _run_one(self, request: dict, user: dict, level: int, within_limits) -> tuple[dict, int, bool] | None:
+    def _run_one(self, request: dict, user: dict, level: int, within_limits) -> tuple[dict, int, bool, int] | None:
         """Run one operation; None when the rate limit refuses it (checked as fields start to resolve,
         so a query failing validation is answered even over the limit)."""
         s = self.settings
         esrsync = bool(s["esrsync_enabled"])
         prepared = self.engine.prepare(request["query"], esrsync, s["max_query_depth"], s["enable_introspection"])
         if prepared.errors:
-            return self._envelope([self._graphql(e) for e in prepared.errors], None), 0, False
+            return self._envelope([self._graphql(e) for e in prepared.errors], None), 0, False, 0
         if not within_limits():
             return None
         ctx = Context(store=self.store, settings=s, now=self.clock.now(), service_user_id=user["id"],
@@ -193,7 +196,8 @@ class Site:
             data, errors = self.engine.run(prepared, esrsync, request.get("variables") or {},
                                            request.get("operationName"), ctx)
         formatted = [self._argument(e, prepared.document) or self._format(e, level) for e in errors]
-        return self._envelope(formatted, data), ctx.cost, ctx.is_mutation
+        items = ctx.items or (1 if ctx.is_mutation else 0)
+        return self._envelope(formatted, data), ctx.cost, ctx.is_mutation, items
 
     def _argument(self, err: GraphQLError, document) -> dict | None:
         """An argument refused at execution: category graphql, graphql-php's words, locations and path."""

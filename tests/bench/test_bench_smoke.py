@@ -44,6 +44,9 @@ def test_table_has_a_row_per_benchmark_with_a_figure_for_the_size(bench_run):
         cell = line.split(" | ")[1]
         assert cell != "—" and not cell.startswith("not measured"), f"{name}: {cell}"
     assert table.split("\n\n")[0] in done.stdout  # the same table is printed
+    # The apply projections at a real site's rates (the committed profile: no site here), with and without batches.
+    projection = next(p for p in table.split("\n\n") if p.startswith("| apply at a real site's rates"))
+    assert "| first load:" in projection and "| typical day:" in projection, projection
 
 
 def test_figures_are_measured_with_their_reference(bench_run):

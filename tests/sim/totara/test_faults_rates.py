@@ -50,3 +50,29 @@ def test_commit_then_timeout_rate_spares_queries(sim):
     assert post(sim, token, timeout=2).status_code == 200               # a query: answered at once
     with pytest.raises(requests.Timeout):
         post(sim, token, {"query": CREATE, "variables": {"input": new_user(1)}}, timeout=1)
+
+
+def test_latency_model_settings_serve_a_batch_and_bound_the_workers(sim, api):
+    """The real-site latency model (bench/latency_model.py): a cost per call, per item written and a number of
+    requests served at once. Its timing is bench/'s to measure; here: accepted, served, and the worker bound."""
+    config = sim.control("faults", {"latency_ms": 1, "item_latency_ms": 1, "server_workers": 2})
+    assert (config["latency_ms"], config["item_latency_ms"], config["server_workers"]) == (1, 1, 2)
+    token = sim.token()
+    batch = {"query": "mutation m($i: local_esrsync_create_users_input!) "
+                      "{ local_esrsync_create_users(input: $i) { items { index status } } }",
+             "variables": {"i": {"items": [new_user(n) for n in range(1, 4)]}}}
+    body = post(sim, token, batch).json()
+    assert [r["status"] for r in body["data"]["local_esrsync_create_users"]["items"]] == ["DONE"] * 3, body
+
+
+def test_server_workers_is_a_semaphore_of_that_many_requests():
+    from sim.totara.faults import Faults
+    faults = Faults()
+    assert faults.workers is None  # no limit by default
+    faults.configure({"server_workers": 2})
+    assert faults.workers.acquire(blocking=False) and faults.workers.acquire(blocking=False)
+    assert not faults.workers.acquire(blocking=False)  # a third request waits for a worker
+    faults.configure({})
+    assert faults.workers is None
+    with pytest.raises(KeyError, match="unknown fault settings"):
+        faults.configure({"workers": 2})
