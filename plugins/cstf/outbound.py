@@ -21,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import text
 
@@ -126,14 +127,25 @@ def read_completions(job: InboundJob, client, ledger: OutboundLedger) -> dict:
 
 def _inbound_applied(job: InboundJob, persons: list[str]) -> pa.Table:
     """Completions our inbound made from ESR achievements for these persons (never echoed back)."""
+    parts = []
     with job.db.engine.connect() as conn:
-        rows = [r for i in range(0, len(persons), PERSONS_PER_QUERY)
-                for r in conn.execute(queries.load("inbound_applied"),
-                                      {"vpd": job.vpd, "persons": persons[i:i + PERSONS_PER_QUERY]}).all()]
-    days = [json.loads(r.after_json).get("completion_date") for r in rows]
-    return pa.table({"person_id": pa.array([r.person_id for r in rows], pa.string()),
-                     "certification": pa.array([r.target for r in rows], pa.string()),
-                     "completion_date": pa.array([date.fromisoformat(d) if d and d != "None" else None for d in days], pa.date32())})
+        for i in range(0, len(persons), PERSONS_PER_QUERY):
+            rows = conn.execute(queries.load("inbound_applied"),
+                                {"vpd": job.vpd, "persons": persons[i:i + PERSONS_PER_QUERY]}).fetchall()
+            if rows:
+                parts.append(pa.table(dict(zip(("person_id", "certification", "after_json"),
+                                               (pa.array(c, pa.string()) for c in zip(*rows))))))
+    if not parts:
+        return pa.table({"person_id": pa.array([], pa.string()), "certification": pa.array([], pa.string()),
+                         "completion_date": pa.array([], pa.date32())})
+    found = pa.concat_tables(parts)
+    # The date from the action's after values, column-wise (a json.loads per row was half the plan's time).
+    day = pc.struct_field(pc.extract_regex(found["after_json"], _COMPLETION_DATE), [0])
+    return pa.table({"person_id": found["person_id"], "certification": found["certification"],
+                     "completion_date": pc.cast(day, pa.date32())})
+
+
+_COMPLETION_DATE = r'"completion_date"\s*:\s*"(?P<d>\d{4}-\d{2}-\d{2})"'
 
 
 def plan(job: InboundJob, ledger: OutboundLedger) -> dict:
