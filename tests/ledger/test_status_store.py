@@ -152,3 +152,59 @@ def test_mapping_versions_first_and_last_seen(db):
         sets = conn.execute(text("SELECT sha256, row_count, confirmed_count, first_seen_run, last_seen_run "
                                  "FROM mapping_sets WHERE vpd = '999' ORDER BY first_seen_at")).all()
     assert [tuple(s) for s in sets] == [("a" * 64, 2, 1, "r1", "r2"), ("b" * 64, 3, 3, "r3", "r3")]
+
+
+def _stored(db, vpd="999") -> dict:
+    with db.engine.connect() as conn:
+        got = conn.execute(text("SELECT person_id, esr_competence_id, difference, run_id FROM competence_status "
+                                "WHERE vpd = :vpd ORDER BY person_id, esr_competence_id"), {"vpd": vpd}).all()
+    return {(r[0], r[1]): (r[2], r[3]) for r in got}
+
+
+def _as_run(t: pa.Table, run_id: str) -> pa.Table:
+    return t.set_column(t.schema.get_field_index("run_id"), "run_id", pa.array([run_id] * t.num_rows, pa.string()))
+
+
+def test_a_day_rewrites_only_the_persons_whose_rows_changed(db):
+    """Issue 17: the status update follows the day's changes. Unchanged persons keep their rows (and the run that
+    wrote them); a changed person's rows are replaced; a person gone loses theirs; a new one gets theirs."""
+    comp = compliance_rows("999", [("Fire Safety", "500100", "Ward 7", 3, 1)])
+    first = replace_status(db, "999", status_rows("999", ROWS), comp)
+    assert (first["whole"], first["rows_written"], first["persons_rewritten"]) == (True, 4, 3)
+
+    again = replace_status(db, "999", _as_run(status_rows("999", ROWS), "run-2"), comp)
+    assert (again["whole"], again["rows_written"], again["persons_rewritten"], again["persons_gone"]) == (False, 0, 0, 0)
+    assert {run for _, run in _stored(db).values()} == {"run-1"}   # nothing rewritten: the rows say run-1 wrote them
+
+    # P2 is fixed in Totara, P3 left, P4 arrives; P1's two rows come in the other order (still unchanged).
+    day3 = [ROWS[1], ROWS[0], ("P2", "1002", "3101", "CSTF-FIRE-2Y", "none", "confirmed", 1),
+            ("P4", "1004", "3001", "CSTF-FIRE-2Y", "missing_in_totara", "confirmed", 0)]
+    out = replace_status(db, "999", _as_run(status_rows("999", day3), "run-3"), comp)
+    assert (out["rows_written"], out["persons_rewritten"], out["persons_gone"]) == (2, 2, 1)
+    assert _stored(db) == {("P1", "3001"): ("none", "run-1"), ("P1", "4100"): ("unmapped", "run-1"),
+                           ("P2", "3101"): ("none", "run-3"), ("P4", "3001"): ("missing_in_totara", "run-3")}
+    # The counts and compliance are the whole trust's, whatever was rewritten.
+    counts = {(r["kind"], r["mapping_status"]): r["rows"] for r in reports.run(db, "difference_counts", {"vpd": "999"}).as_dicts()}
+    assert counts == {("none", "confirmed"): 2, ("unmapped", "unmapped"): 1, ("missing_in_totara", "confirmed"): 1}
+
+
+def test_a_state_db_from_before_the_fingerprints_is_rewritten_whole(db):
+    replace_status(db, "999", status_rows("999", ROWS), compliance_rows("999", []))
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM competence_status_persons"))   # as a state DB migrated from 0009
+    out = replace_status(db, "999", _as_run(status_rows("999", ROWS[:2]), "run-2"), compliance_rows("999", []))
+    assert (out["whole"], out["rows_written"]) == (True, 2)
+    assert _stored(db) == {("P1", "3001"): ("none", "run-2"), ("P1", "4100"): ("unmapped", "run-2")}
+
+
+def test_fingerprints_ignore_row_order_and_the_run_and_see_every_other_column():
+    from cstf.ledger.status import person_fingerprints
+    base = person_fingerprints(status_rows("999", ROWS))
+    assert base["person_id"].to_pylist() == ["P1", "P2", "P3"] and base["rows_count"].to_pylist() == [2, 1, 1]
+    shuffled = person_fingerprints(_as_run(status_rows("999", [ROWS[3], ROWS[1], ROWS[2], ROWS[0]]), "run-9"))
+    assert shuffled["row_hash"].to_pylist() == base["row_hash"].to_pylist()
+    t = status_rows("999", ROWS)
+    t = t.set_column(t.schema.get_field_index("totara_expiry"), "totara_expiry",
+                     pa.array([None, None, date(2025, 1, 1), None], pa.date32()))
+    changed = person_fingerprints(t)["row_hash"].to_pylist()
+    assert [a == b for a, b in zip(changed, base["row_hash"].to_pylist())] == [True, False, True]

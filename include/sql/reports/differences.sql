@@ -1,5 +1,5 @@
 -- title: ESR versus Totara differences
--- description: Per person and competence (or mapped certification), after the last inbound run: missing_in_totara, missing_in_esr, date_mismatch, expiry_mismatch or unmapped (no confirmed mapping on the achievement date), with the ESR and Totara dates. Without a kind, every row that differs; kind none lists the rows that agree. person matches the ESR person id or the employee number.
+-- description: Per person and competence (or mapped certification), after the last inbound run: missing_in_totara, missing_in_esr, date_mismatch, expiry_mismatch or unmapped (no confirmed mapping on the achievement date), with the ESR and Totara dates. Without a kind, every row that differs; kind none lists the rows that agree. person matches the ESR person id or the employee number. as_of and run_id: the run that last changed the row (a later run that found it the same left it).
 -- params: vpd, kind, person, competence, certification
 -- order: vpd, person_id, esr_competence_id, certification
 SELECT vpd,

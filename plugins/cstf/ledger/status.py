@@ -1,7 +1,9 @@
 """State DB side of the competence status: replace a trust's status and compliance rows, record mapping sets.
 
-The tables (migration 0006) are current state, not audit: each run replaces its trust's rows in
-one transaction, so a page never sees half a run. Rows go in by bulk load on the raw DBAPI
+The tables (migration 0006) are current state, not audit: each run brings its trust's rows up to date in
+one transaction, so a page never sees half a run. Only the persons whose rows changed are rewritten: a
+fingerprint of each person's rows (competence_status_persons, migration 0010) says which, so a day's update
+follows the day's changes, not the trust's size; a row's as_of and run_id say which run last wrote it. Rows go in by bulk load on the raw DBAPI
 connection, BATCH rows at a time: COPY FROM STDIN on PostgreSQL, fed CSV written by Arrow (row by
 row execute_values spends minutes building SQL text for 1.5 million rows; COPY takes seconds),
 executemany on SQLite. The mapping tables are upserted (ON CONFLICT works on both) and keep
@@ -14,14 +16,19 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from .db import utc_now
 
 BATCH = 100_000
+DELETE_CHUNK = 5_000   # persons per DELETE ... IN list
+ANALYZE_SHARE = 0.1    # refresh planner statistics when a run rewrites more than this share of the rows
+PERSON_COLUMNS = ("vpd", "person_id", "row_hash", "rows_count", "as_of", "run_id")
 STATUS_COLUMNS = (
     "vpd", "person_id", "employee_number", "organisation_id", "organisation_name", "cstf_subject",
     "esr_competence_id", "esr_element_id", "source_vpd", "esr_achieved", "esr_expiry", "certification",
@@ -71,22 +78,81 @@ def _bulk_insert(conn, table_name: str, names: tuple[str, ...], table: pa.Table)
 
 
 def replace_status(db, vpd: str, rows: pa.Table, compliance: pa.Table) -> dict:
-    """Replace the trust's competence_status and competence_compliance rows in one transaction."""
+    """Bring the trust's competence status up to `rows` in one transaction: the rows of persons whose rows
+    changed (or who are new or gone) are replaced, the others kept as they are; compliance and the difference
+    counts (small) are replaced whole. A trust without fingerprints yet (the first run, or a state DB from before
+    migration 0010) is rewritten whole."""
     for t, what in ((rows, "status"), (compliance, "compliance")):
         vpds = set(pc.unique(t["vpd"]).to_pylist()) if t.num_rows else set()
         if vpds - {vpd}:
             raise ValueError(f"{what} rows of VPD(s) {sorted(vpds - {vpd})} given to replace VPD {vpd}")
     counts = difference_counts(rows)
+    fingerprints = person_fingerprints(rows)
     with db.engine.begin() as conn:
-        for table_name in ("competence_status", "competence_compliance", "competence_difference_counts"):
+        stored = dict(conn.execute(text("SELECT person_id, row_hash FROM competence_status_persons WHERE vpd = :vpd"),
+                                   {"vpd": vpd}).all())
+        new = dict(zip(fingerprints["person_id"].to_pylist(), fingerprints["row_hash"].to_pylist()))
+        whole = not stored
+        changed = sorted(new) if whole else sorted(p for p, h in new.items() if stored.get(p) != h)
+        gone = [] if whole else sorted(set(stored) - set(new))
+        if whole:
+            for table_name in ("competence_status", "competence_status_persons"):
+                conn.execute(text(f"DELETE FROM {table_name} WHERE vpd = :vpd"), {"vpd": vpd})
+        else:
+            for table_name in ("competence_status", "competence_status_persons"):
+                _delete_persons(conn, table_name, vpd, changed + gone)
+        written = rows if whole else rows.filter(pc.is_in(rows["person_id"], pa.array(changed, pa.string())))
+        n = _bulk_insert(conn, "competence_status", STATUS_COLUMNS, written)
+        _bulk_insert(conn, "competence_status_persons", PERSON_COLUMNS,
+                     fingerprints.filter(pc.is_in(fingerprints["person_id"], pa.array(changed, pa.string()))))
+        for table_name in ("competence_compliance", "competence_difference_counts"):
             conn.execute(text(f"DELETE FROM {table_name} WHERE vpd = :vpd"), {"vpd": vpd})
-        n = _bulk_insert(conn, "competence_status", STATUS_COLUMNS, rows)
         k = _bulk_insert(conn, "competence_compliance", COMPLIANCE_COLUMNS, compliance)
         _bulk_insert(conn, "competence_difference_counts", COUNT_COLUMNS, counts)
-        # Fresh statistics on both databases: without them SQLite reads a person's differences through
-        # the trust index (0.6 s at 1.5 M rows) instead of the person index (a few ms).
-        conn.execute(text("ANALYZE competence_status"))
-    return {"status_rows": n, "compliance_rows": k}
+        # Fresh statistics after a large rewrite: without them SQLite reads a person's differences through the
+        # trust index (0.6 s at 1.5 M rows) instead of the person index (a few ms). A day's few persons leave
+        # the table's shape as it was, and ANALYZE would read it all.
+        if whole or n > ANALYZE_SHARE * max(rows.num_rows, 1):
+            conn.execute(text("ANALYZE competence_status"))
+    return {"status_rows": rows.num_rows, "compliance_rows": k, "rows_written": n,
+            "persons_rewritten": len(changed), "persons_gone": len(gone), "whole": whole}
+
+
+def person_fingerprints(rows: pa.Table) -> pa.Table:
+    """One row per person: a hash of their status rows (every column but as_of and run_id, in any order) and
+    how many there are."""
+    names = ["person_id", *[c for c in STATUS_COLUMNS if c not in ("vpd", "person_id", "as_of", "run_id")]]
+    if not rows.num_rows:
+        return pa.table({"vpd": pa.array([], pa.string()), "person_id": pa.array([], pa.string()),
+                         "row_hash": pa.array([], pa.string()), "rows_count": pa.array([], pa.int64()),
+                         "as_of": pa.array([], pa.string()), "run_id": pa.array([], pa.string())})
+    frame = rows.select(names).to_pandas()
+    row_hash = pd.util.hash_pandas_object(frame[names[1:]], index=False).to_numpy(dtype=np.uint64)
+    order = np.argsort(frame["person_id"].to_numpy(dtype=object), kind="stable")
+    persons = frame["person_id"].to_numpy(dtype=object)[order]
+    starts = np.flatnonzero(np.r_[True, persons[1:] != persons[:-1]])
+    hashed = row_hash[order]
+    with np.errstate(over="ignore"):  # sums modulo 2**64: the order of a person's rows does not matter
+        total = np.add.reduceat(hashed, starts)
+        mixed = np.add.reduceat(hashed * np.uint64(0x9E3779B97F4A7C15) ^ (hashed >> np.uint64(29)), starts)
+    count = np.diff(np.r_[starts, len(persons)])
+    n = len(starts)
+    first = rows.slice(0, 1)
+    return pa.table({
+        "vpd": pa.array([first["vpd"][0].as_py()] * n, pa.string()),
+        "person_id": pa.array(persons[starts].tolist(), pa.string()),
+        "row_hash": pa.array([f"{a:016x}{b:016x}" for a, b in zip(total.tolist(), mixed.tolist())], pa.string()),
+        "rows_count": pa.array(count, pa.int64()),
+        "as_of": pc.cast(pa.array([first["as_of"][0].as_py()] * n), pa.string()),
+        "run_id": pa.array([first["run_id"][0].as_py()] * n, pa.string()),
+    })
+
+
+def _delete_persons(conn, table_name: str, vpd: str, persons: list[str]) -> None:
+    for start in range(0, len(persons), DELETE_CHUNK):
+        conn.execute(text(f"DELETE FROM {table_name} WHERE vpd = :vpd AND person_id IN :persons")
+                     .bindparams(bindparam("persons", expanding=True)),
+                     {"vpd": vpd, "persons": persons[start:start + DELETE_CHUNK]})
 
 
 def difference_counts(rows: pa.Table) -> pa.Table:
