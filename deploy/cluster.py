@@ -30,13 +30,13 @@ from pathlib import Path
 
 import requests
 
+from deploy.pg import PG_SERVER, drop_databases, recreate_databases
 from deploy.processes import alive, free_port, group_alive, signal_group
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DEFAULT_WORKDIR = ROOT / "work" / "cluster"
 DEFAULT_TRUSTS_DIR = ROOT / "deploy" / "trusts"
-PG_SERVER = os.environ.get("CSTF_CLUSTER_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 REDIS_SERVER = os.environ.get("CSTF_CLUSTER_REDIS", "redis://127.0.0.1:6379")
 WORKERS = ("worker-1", "worker-2")
 UI_USER = "admin"
@@ -205,31 +205,15 @@ class Cluster:
 
     def _fresh_databases(self) -> None:
         import redis
-        import sqlalchemy as sa
 
-        engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                for db in (f"{self.name}_airflow", f"{self.name}_state"):
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-                    conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
-        finally:
-            engine.dispose()
+        recreate_databases(f"{self.name}_airflow", f"{self.name}_state", server=PG_SERVER)
         client = redis.Redis.from_url(self.broker_url)
         client.flushdb()
         client.close()
 
     def drop_databases(self) -> None:
         """Leave nothing behind (a stopped test cluster); `start` recreates them anyway."""
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                for db in (f"{self.name}_airflow", f"{self.name}_state"):
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-        finally:
-            engine.dispose()
+        drop_databases(f"{self.name}_airflow", f"{self.name}_state", server=PG_SERVER)
 
     def _migrate_state_db(self) -> None:
         # Once here, not by two workers racing on the first task.

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import sys
 
-PG_SERVER = os.environ.get("CSTF_CLUSTER_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+from deploy.pg import PG_SERVER, ensure_database
+
 DB_NAME = os.environ.get("CSTF_AIRFLOW_UI_DB", "cstf_airflow_ui")
 SQLITE_WARNING = ("airflow standalone on SQLite: do not create backfills while the scheduler runs (Airflow 3.3.2 can "
                   "delete runs and crash the scheduler; see deploy/standalone.py); start PostgreSQL for the full UI.")
@@ -28,20 +29,12 @@ SQLITE_WARNING = ("airflow standalone on SQLite: do not create backfills while t
 
 def postgres_metadata_url() -> str | None:
     """The metadata DB URL on PostgreSQL (database created when missing), or None when no server answers."""
-    import sqlalchemy as sa
     try:
-        engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT",
-                                  connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            exists = conn.execute(sa.text("select 1 from pg_database where datname = :d"), {"d": DB_NAME}).scalar()
-            if not exists:
-                conn.execute(sa.text(f'CREATE DATABASE "{DB_NAME}"'))
-        engine.dispose()
+        return ensure_database(DB_NAME, server=PG_SERVER)
     except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
         print(f"PostgreSQL not usable at {PG_SERVER}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
               file=sys.stderr)
         return None
-    return f"{PG_SERVER}/{DB_NAME}"
 
 
 def standalone_environment(environ: dict | None = None) -> dict:

@@ -46,11 +46,11 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
+from deploy.pg import PG_SERVER, drop_databases, recreate_databases
 from deploy.processes import free_port, group_alive, signal_group
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-PG_SERVER = os.environ.get("CSTF_CLUSTER_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 DAG_ID = "esr_inbound"
 UI_USER = "admin"
 TERMINAL = ("success", "failed")
@@ -232,27 +232,12 @@ class SchedulerStack:
         path.chmod(0o600)
 
     def _fresh_databases(self) -> None:
-        if self.backend != "postgres":
-            return
-        engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                for db in (f"{self.name}_airflow", f"{self.name}_state"):
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-                    conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
-        finally:
-            engine.dispose()
+        if self.backend == "postgres":
+            recreate_databases(f"{self.name}_airflow", f"{self.name}_state", server=PG_SERVER)
 
     def drop_databases(self) -> None:
-        if self.backend != "postgres":
-            return
-        engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                for db in (f"{self.name}_airflow", f"{self.name}_state"):
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-        finally:
-            engine.dispose()
+        if self.backend == "postgres":
+            drop_databases(f"{self.name}_airflow", f"{self.name}_state", server=PG_SERVER)
 
     def _generate_files(self) -> None:
         from sim.esr import generate

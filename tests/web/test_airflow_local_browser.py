@@ -100,14 +100,9 @@ def local_airflow(browser, demo_state, tmp_path_factory):
 
 
 def _drop_database(name: str) -> None:
-    import sqlalchemy as sa
-
-    from deploy.standalone import PG_SERVER
+    from deploy.pg import drop_databases
     try:
-        engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+        drop_databases(name)
     except Exception:  # noqa: BLE001 - no server: the launcher used SQLite in the test's own folder
         pass
 
