@@ -40,7 +40,8 @@ SIZES = (10_000, 50_000, 100_000)
 QUICK_SIZES = (300, 1_000)
 ROWS = ["stage", "validate", "plan users (steady)", "plan users (initial load)", "plan competences",
         "apply users", "apply users: whole plan (projected)", "apply competences",
-        "apply competences: whole plan (projected)", "outbound (plan + file)", "pages: slowest (SQLite)",
+        "apply competences: whole plan (projected)", "outbound (plan + file)", "competence status: a day",
+        "pages: slowest (SQLite)",
         "pages: slowest (PostgreSQL)", "CSV download", "state DB built", "peak RSS"]
 
 
@@ -81,6 +82,7 @@ def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: 
     import bench_plan_competences
     import bench_plan_users
     import bench_stage
+    import bench_status_day
     import bench_validate
     from build_state import build_state, generate_feed
 
@@ -190,6 +192,14 @@ def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: 
             apply)
     section(["state DB built", "outbound (plan + file)"], "the state of a run (build_state) for outbound and the pages",
             state)
+    def status_day():
+        with tempfile.TemporaryDirectory(dir=here) as tmp:
+            m = bench_status_day.measure(f"sqlite:///{Path(tmp) / 'status.db'}", size, 15, 0.01)
+        return [Figure("competence status: a day", size, m["day_s"], "s", m["day_s"] / m["whole_s"],
+                       f"whole-trust rewrite of {m['rows']:,} rows {m['whole_s']:.1f} s; {m['persons_rewritten']:,} "
+                       f"persons changed, {m['rows_written']:,} rows rewritten")]
+
+    section(["competence status: a day"], "a day's competence status update (1% of persons changed)", status_day)
     if "built" in got:
         section(["pages: slowest (SQLite)", "CSV download"], "pages on SQLite", pages_sqlite)
     if pg:
