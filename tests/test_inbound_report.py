@@ -13,6 +13,7 @@ import pytest
 
 from cstf.config import Settings, TrustSettings
 from cstf.inbound import InboundJob, RunContext, process_files, run_report
+from cstf.ledger import reports
 from cstf.ledger import StateDB
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +92,11 @@ def test_a_retried_report_still_lists_the_warnings_and_a_quiet_file_has_none(tmp
     first = run_report(job)
     again = run_report(job)       # the report task retried: the same warnings, once each
     assert [w["code"] for w in first["warnings"]] == [w["code"] for w in again["warnings"]] == ["encoding_windows1252"]
+    # The run's page lists them (report run_warnings), once each, where they are and never the value.
+    page = reports.run(job.db, "run_warnings", {"run_id": "run-1", "vpd": "999"}).as_dicts()
+    assert [(r["step"], r["rule"], r["file_name"], r["record_type"], r["line"], r["field"]) for r in page] == [
+        ("stage", "encoding_windows1252", FULL, "PRA", 9, "last_name")]  # line 9: after the HDR
+    assert "Smith" not in page[0]["message"]
 
     quiet = job_for(tmp_path / "quiet", date(2024, 6, 1))
     full_file(quiet.settings.landing_for("999"), DATA)

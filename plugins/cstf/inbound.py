@@ -454,6 +454,7 @@ def run_report(job: InboundJob, outcomes: list[FileOutcome] | None = None) -> di
     this_run = [f for f in files if f.run_id == job.ctx.run_id]
     feed, stale = feed_freshness(job, files)
     warnings = report_warnings(job, this_run) + ([stale] if stale else [])
+    job.db.replace_run_warnings(job.ctx.run_id, job.vpd, warnings)  # the run's page lists them too
     report = {
         "vpd": job.vpd, "run_id": job.ctx.run_id, "run_date": str(job.ctx.run_date), "mode": job.ctx.mode,
         "data_as_of": w.get("window_end"), "current_version": w.get("current_version"),

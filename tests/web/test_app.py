@@ -159,7 +159,7 @@ def test_run_detail_shows_its_sections_and_holds(client):
     assert r.status_code == 200
     summary = _table_rows(r.text, "t-runs")
     assert summary and summary[0][0] == "manual__2024-06-07"
-    for heading in ("Files", "Validation summary", "Quarantined lines", "Plan and outcomes", "Held actions"):
+    for heading in ("Files", "Warnings", "Validation summary", "Quarantined lines", "Plan and outcomes", "Held actions"):
         assert f">{heading}</h2>" in r.text
     assert "approve_destructive" in r.text  # how to approve held actions
     if "run_plan" in reports.names():

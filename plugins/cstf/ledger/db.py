@@ -352,6 +352,19 @@ class StateDB:
 
     # ---- approvals and the per-trust run lock (issue 14) -----------------------------------------
 
+    def replace_run_warnings(self, run_id: str, vpd: str, warnings: list[dict]) -> int:
+        """The warnings of a run's report for one trust (step, code, file, record type, line, field, message),
+        replacing what an earlier making of the same report wrote."""
+        now = utc_now()
+        rows = [{"run_id": run_id, "vpd": vpd, "step": w["step"], "code": w["code"], "file_name": w.get("file"),
+                 "record_type": w.get("record_type"), "line": w.get("line"), "field": w.get("field"),
+                 "message": w["message"], "at": now} for w in warnings]
+        with self._engine.begin() as conn:
+            conn.execute(queries.load("run_warnings_delete"), {"run_id": run_id, "vpd": vpd})
+            if rows:
+                conn.execute(queries.load("run_warnings_insert"), rows)
+        return len(rows)
+
     def record_approval(self, *, run_id: str, vpd: str, gate: str, event: str, via: str,
                         decided_by: str | None = None, note: str | None = None, summary: dict | None = None,
                         try_number: int | None = None) -> int:

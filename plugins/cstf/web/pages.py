@@ -34,6 +34,7 @@ BY_SLUG = {p.slug: p for p in LISTS}
 # each to the run. Every report here takes run_id (holds are per trust: vpd).
 RUN_SECTIONS: tuple[tuple[str, str], ...] = (
     ("run_files", "Files"),
+    ("run_warnings", "Warnings"),
     ("run_validation", "Validation summary"),
     ("run_quarantine", "Quarantined lines"),
     ("run_plan", "Plan and outcomes"),
