@@ -5,7 +5,9 @@
 - only users signed in to Airflow reach them: the request's Airflow session token
   (the `_token` cookie the UI sets at login, or an `Authorization: Bearer` token) is
   validated by Airflow's own auth manager; anyone else goes to Airflow's login page
-  with next= back to the page they asked for.
+  with next= back to the page they asked for;
+- what a signed-in user may see is the auth manager's answer too (cstf.web.access: the
+  auditor, personal-data and administrator permissions; with SimpleAuthManager, the role).
 
 Nothing heavy happens at import: Airflow imports plugins in every component, so the
 pages (and the state DB) are only built on the first request to /cstf.
@@ -30,10 +32,13 @@ class AirflowSignIn:
             return auth[7:].strip() or None
         return request.cookies.get(COOKIE_NAME_JWT_TOKEN) or None
 
-    async def user(self, request) -> str | None:
+    async def user(self, request):
+        """The signed-in user and what their Airflow role gives them on these pages (cstf.web.access), or None."""
         from airflow.api_fastapi.app import get_auth_manager
         from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
         from jwt import InvalidTokenError
+
+        from cstf.web.access import Viewer
 
         token = self._token(request)
         if not token:
@@ -45,12 +50,31 @@ class AirflowSignIn:
             return None
         if not manager.is_authorized_view(access_view=AccessView.WEBSITE, user=user):
             return None
-        return user.get_name()
+        return Viewer(user.get_name(), access_of(manager, user))
 
     def login_url(self, next_url: str) -> str:
         from airflow.api_fastapi.app import get_auth_manager
 
         return get_auth_manager().get_url_login(next_url=next_url)
+
+
+def access_of(manager, user):
+    """What the auth manager lets this user do on the CSTF pages. SimpleAuthManager answers every custom resource
+    alike, so there the user's role decides (thresholds in cstf.web.access); any other auth manager is asked about
+    the CSTF custom resources, which its administrators grant to roles (FAB: Security > Actions / Resources)."""
+    from cstf.web import access
+
+    if type(manager).__name__ == "SimpleAuthManager":
+        return access.simple_role_access(getattr(user, "role", None), access.thresholds())
+
+    def allowed(method: str, resource: str) -> bool:
+        try:
+            return bool(manager.is_authorized_custom_view(method=method, resource_name=resource, user=user))
+        except NotImplementedError:
+            return False
+    read = allowed("GET", access.RESOURCE_AUDIT)
+    return access.Access(read=read, personal_data=read and allowed("GET", access.RESOURCE_PERSONAL_DATA),
+                         admin=read and allowed("PUT", access.RESOURCE_ADMIN))
 
 
 class _PagesOnFirstRequest:

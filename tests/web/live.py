@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -40,6 +40,10 @@ def chromium_path() -> str | None:
     return found or (CHROMIUM if Path(CHROMIUM).exists() else None)
 
 
+# The users of a live API server: (Airflow role, what the CSTF pages give it; cstf.web.access).
+ROLES = {"auditor": "op", "viewer": "viewer", "lms": "admin"}
+
+
 @dataclass
 class LiveServer:
     url: str
@@ -47,11 +51,13 @@ class LiveServer:
     password: str
     process: subprocess.Popen
     log_path: Path
+    passwords: dict = field(default_factory=dict)   # every user's password (ROLES)
 
-    def token(self) -> str:
-        """A JWT for the user, from Airflow's own login endpoint."""
-        r = requests.post(f"{self.url}/auth/token", json={"username": self.user, "password": self.password},
-                          timeout=30)
+    def token(self, user: str | None = None) -> str:
+        """A JWT for the user (default: the main one), from Airflow's own login endpoint."""
+        user = user or self.user
+        password = self.password if user == self.user else self.passwords[user]
+        r = requests.post(f"{self.url}/auth/token", json={"username": user, "password": password}, timeout=30)
         r.raise_for_status()
         return r.json()["access_token"]
 
@@ -68,11 +74,14 @@ class LiveServer:
                 self.process.wait(timeout=10)
 
 
-def airflow_env(home: Path, state_db_url: str, *, user: str, password: str, workdir: Path | None = None) -> dict:
-    """Environment for an Airflow API server with the CSTF plugin and one simple-auth user."""
+def airflow_env(home: Path, state_db_url: str, *, user: str, password: str, workdir: Path | None = None,
+                others: dict[str, str] | None = None) -> dict:
+    """Environment for an Airflow API server with the CSTF plugin and simple-auth users: `user` (role op: the
+    CSTF auditor, unless ROLES says otherwise) and `others` (name -> password; roles from ROLES)."""
     home.mkdir(parents=True, exist_ok=True)
     passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({user: password}))
+    every = {user: password, **(others or {})}
+    passwords.write_text(json.dumps(every))
     env = dict(os.environ)
     env.update({
         "AIRFLOW_HOME": str(home),
@@ -82,7 +91,7 @@ def airflow_env(home: Path, state_db_url: str, *, user: str, password: str, work
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__CORE__AUTH_MANAGER":
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{ROLES.get(u, 'op')}" for u in every),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
@@ -98,7 +107,8 @@ def start_api_server(home: Path, state_db_url: str, *, user: str = "auditor", pa
                      migrate: bool = True, timeout: float = 240) -> LiveServer:
     """`airflow api-server` on a free port, waited for until it answers (or an error with its log)."""
     password = password or secrets.token_urlsafe(12)
-    env = airflow_env(home, state_db_url, user=user, password=password)
+    others = {u: secrets.token_urlsafe(12) for u in ROLES if u != user}
+    env = airflow_env(home, state_db_url, user=user, password=password, others=others)
     if migrate and not (home / "airflow.db").exists():
         done = subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, capture_output=True, text=True)
         if done.returncode:
@@ -108,7 +118,7 @@ def start_api_server(home: Path, state_db_url: str, *, user: str = "auditor", pa
     log = open(log_path, "w")
     proc = subprocess.Popen([str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = LiveServer(f"http://127.0.0.1:{port}", user, password, proc, log_path)
+    server = LiveServer(f"http://127.0.0.1:{port}", user, password, proc, log_path, passwords=others)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -123,11 +133,13 @@ def start_api_server(home: Path, state_db_url: str, *, user: str = "auditor", pa
     raise RuntimeError(f"airflow api-server did not answer within {timeout:.0f}s:\n{server.log_tail()}")
 
 
-def sign_in(page, server: LiveServer, path: str = "/cstf/") -> None:
-    """Open a CSTF page, get sent to Airflow's login page, sign in, and land back on the page."""
+def sign_in(page, server: LiveServer, path: str = "/cstf/", user: str | None = None) -> None:
+    """Open a CSTF page, get sent to Airflow's login page, sign in (as `user`, default the main one), and land
+    back on the page."""
     page.goto(server.url + path)
     page.wait_for_url("**/auth/login**")
-    page.fill("input[name=username]", server.user)
-    page.fill("input[name=password]", server.password)
+    user = user or server.user
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", server.password if user == server.user else server.passwords[user])
     page.locator("button[type=submit]").click()
     page.wait_for_url(f"**{path}**", timeout=60_000)

@@ -288,3 +288,58 @@ def test_holds_and_approvals_say_who_decided(client):
     assert "Ada Admin" in approvals and "rejected" in approvals and "requested" in approvals
     timeline = client.get("/people?person=10000001").text
     assert "approve_suspensions" in timeline and "Ada Admin: ask HR first" in timeline
+
+
+class _SignedIn:
+    """Stands in for the plugin's Airflow sign-in: a fixed user with what their role gives."""
+
+    def __init__(self, name: str, access):
+        self.viewer = (name, access)
+
+    async def user(self, request):
+        from cstf.web.access import Viewer
+        return Viewer(*self.viewer)
+
+    def login_url(self, next_url: str) -> str:
+        return "/auth/login?next=" + next_url
+
+
+def _with_a_create(url: str) -> None:
+    db = StateDB.from_url(url)
+    db.record_plan("manual__2024-06-08", "999", "users", [{
+        "action_id": "a-create-1", "person_id": "10000003", "kind": "create", "rule": "hire_new_account",
+        "target": None, "before_json": "{}", "destructive": False, "held": False, "hold_reason": None,
+        "after_json": '{"username":"kim.three","firstname":"Kim","lastname":"O’Three","email":"kim@example.org",'
+                      '"idnumber":"10000003"}', "source_file": "GO_999_GDW_GOC_20240608_00000108.DAT",
+        "source_line": 4, "as_of": "2024-06-08"}], try_number=1)
+    db.dispose()
+
+
+@pytest.mark.parametrize("role", ["viewer", "user"])
+def test_a_role_without_the_auditor_permission_gets_nothing(state_url, role):
+    from cstf.web.access import simple_role_access
+    client = TestClient(create_app(state_url, sign_in=_SignedIn("vic", simple_role_access(role))))
+    for path in ("/", "/runs", "/runs/manual__2024-06-07", "/people/10000001", "/csv/run_plan?run_id=manual__2024-06-07",
+                 "/csv/holds", "/report/run_plan"):
+        r = client.get(path)
+        assert r.status_code == 403, path
+        assert "No access to the CSTF pages" in r.text and "vic" in r.text and "pat.one" not in r.text
+
+
+def test_the_auditor_reads_everything_with_names_masked_and_the_administrator_sees_them(state_url):
+    from cstf.web.access import MASK, simple_role_access
+    _with_a_create(state_url)
+    auditor = TestClient(create_app(state_url, sign_in=_SignedIn("audrey", simple_role_access("op"))))
+    admin = TestClient(create_app(state_url, sign_in=_SignedIn("lena", simple_role_access("admin"))))
+    personal = ("kim.three", "Kim", "O’Three", "kim@example.org")
+    page = auditor.get("/runs/manual__2024-06-08")
+    csv_text = auditor.get("/csv/run_plan?run_id=manual__2024-06-08").text
+    timeline = auditor.get("/people/10000003").text
+    assert page.status_code == 200 and "10000003" in page.text and "hire_new_account" in page.text
+    for text_ in (page.text, csv_text, timeline):
+        assert not [v for v in personal if v in text_.replace("&#39;", "'").replace("&#34;", '"')]
+        assert MASK in text_
+    assert "10000003" in csv_text.split("\n", 2)[1]   # ids stay: the auditor can still follow the person
+    shown = admin.get("/csv/run_plan?run_id=manual__2024-06-08").text
+    assert all(v in shown for v in personal)
+    assert "kim@example.org" in admin.get("/runs/manual__2024-06-08").text

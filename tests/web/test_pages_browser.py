@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -136,3 +137,39 @@ def test_keyboard_reaches_the_navigation_with_a_visible_focus(signed_in, live_ai
     focused = signed_in.evaluate("document.activeElement.textContent")
     outline = signed_in.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert focused == "CSTF auditor pages" and outline == "solid"
+
+
+def test_a_viewer_is_refused_in_the_browser_and_by_csv(browser, live_airflow, artefacts):
+    """Airflow's auth manager decides: the simple auth manager's viewer role has no CSTF access (cstf.web.access)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(live_airflow.url + "/cstf/runs")
+        page.wait_for_url("**/auth/login**")
+        page.fill("input[name=username]", "viewer")
+        page.fill("input[name=password]", live_airflow.passwords["viewer"])
+        page.locator("button[type=submit]").click()
+        page.get_by_role("heading", name="No access to the CSTF pages").wait_for(timeout=60_000)
+        page.screenshot(path=str(artefacts / "no_access_viewer.png"))
+        assert page.locator("table").count() == 0
+    finally:
+        context.close()
+    token = live_airflow.token("viewer")
+    r = requests.get(f"{live_airflow.url}/cstf/csv/run_plan", cookies={"_token": token}, timeout=30)
+    assert r.status_code == 403 and "run_id" not in r.text
+
+
+def test_the_auditor_gets_names_masked_and_the_lms_administrator_gets_them(live_airflow, a_person):
+    """The demo's plan values hold each created account's username, names and e-mail address: masked for the
+    auditor (role op), shown to the LMS administrator (role admin), in the same CSV of a person's timeline."""
+    def plan_csv(user: str) -> str:
+        r = requests.get(f"{live_airflow.url}/cstf/csv/person_timeline", cookies={"_token": live_airflow.token(user)},
+                         params={"person": a_person["person_id"]}, timeout=60)
+        assert r.status_code == 200, r.text[:300]
+        return r.text
+    audited, administered = plan_csv("auditor"), plan_csv("lms")
+    # The account's names and e-mail address, as the administrator sees them in the create's after values.
+    shown = {k: re.search(rf'""{k}"":""([^"]+)""', administered).group(1) for k in ("firstname", "lastname", "email")}
+    assert "(hidden)" not in administered
+    assert not [v for v in shown.values() if v in audited] and "(hidden)" in audited, shown
+    assert a_person["person_id"] in audited   # ids stay: the auditor still follows the person

@@ -195,8 +195,9 @@ def iter_rows(db, name: str, filters: dict[str, Any] | None = None) -> Iterator[
             yield columns, [tuple(r) for r in batch]
 
 
-def write_csv(db, name: str, out: IO[str], filters: dict[str, Any] | None = None) -> int:
-    """Write the whole report as CSV (header row first); returns the number of data rows."""
+def write_csv(db, name: str, out: IO[str], filters: dict[str, Any] | None = None, *, transform=None) -> int:
+    """Write the whole report as CSV (header row first); returns the number of data rows.
+    transform(columns) -> (row -> row), when given, rewrites each row (e.g. masks what a reader may not see)."""
     writer = csv.writer(out)
     n = 0
     wrote_header = False
@@ -204,6 +205,9 @@ def write_csv(db, name: str, out: IO[str], filters: dict[str, Any] | None = None
         if not wrote_header:
             writer.writerow(columns)
             wrote_header = True
+        if transform is not None:
+            change = transform(list(columns))
+            rows = [change(r) for r in rows]
         writer.writerows(rows)
         n += len(rows)
     if not wrote_header:

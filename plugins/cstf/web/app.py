@@ -6,8 +6,11 @@ streamed). Handlers stay thin: they read the query, run the reports, and hand
 the results to views.table_view and a template.
 
 Sign-in: with require_login (the default) every request goes through `sign_in`,
-an object with `async user(request) -> str | None` and `login_url(next_url) -> str`
-(plugins/cstf_web_plugin.py supplies the one that checks Airflow's session token).
+an object with `async user(request) -> Viewer | str | None` and `login_url(next_url) -> str`
+(plugins/cstf_web_plugin.py supplies the one that checks Airflow's session token and asks Airflow's
+auth manager what the user's role allows: cstf.web.access). A signed-in user without the read
+permission gets a 403 page; without the personal-data permission, names, e-mail addresses and
+usernames in plan values are masked on the pages and in the CSV files.
 Without a sign_in object the app refuses everyone rather than open up.
 """
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import threading
 from pathlib import Path
 from typing import Any, Protocol
+from html import escape
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -26,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cstf.ledger import StateDB, reports
 
 from . import format as fmt
+from .access import FULL, Access, Viewer, mask_row, masked_columns
 from .pages import BY_SLUG, LISTS, MAX_PAGE_SIZE, PAGE_SIZE, RUN_SECTIONS, SECTION_SIZE
 from .streaming import stream_from_writer
 from .views import TableView, filter_fields, table_view, unavailable_view
@@ -61,8 +66,33 @@ class _SignInRequired:
             here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             response = RedirectResponse(self.sign_in.login_url(here), status_code=307)
             return await response(scope, receive, send)
-        scope["cstf.user"] = user
+        viewer = user if isinstance(user, Viewer) else Viewer(str(user), FULL)
+        if not viewer.access.read:
+            response = HTMLResponse(NO_ACCESS.format(name=escape(viewer.name)), status_code=403)
+            return await response(scope, receive, send)
+        scope["cstf.user"], scope["cstf.access"] = viewer.name, viewer.access
         return await self.app(scope, receive, send)
+
+
+NO_ACCESS = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>No access</title></head><body>"
+             "<h1>No access to the CSTF pages</h1><p>You are signed in to Airflow as {name}, but your Airflow role "
+             "does not give access to the CSTF pages. Ask an Airflow administrator for the auditor role "
+             "(docs/operations.md, &ldquo;Who sees what&rdquo;).</p></body></html>")
+
+
+def _access(request: Request) -> Access:
+    return request.scope.get("cstf.access", FULL)
+
+
+def _masking(access: Access):
+    """The row transform for what this reader may not see (None: everything shown)."""
+    if access.personal_data:
+        return None
+
+    def for_columns(columns: list[str]):
+        positions = masked_columns(columns)
+        return lambda row: mask_row(row, positions)
+    return for_columns
 
 
 class _LazyDB:
@@ -106,7 +136,7 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
     def run_table(name: str, filters: dict[str, str], *, base: str, limit: int, offset: int,
                   page_url: str, offset_param: str, page_query: dict[str, str],
                   more_href: str | None = None, key: str | None = None,
-                  hide: frozenset[str] = frozenset()) -> TableView:
+                  hide: frozenset[str] = frozenset(), access: Access = FULL) -> TableView:
         """One page of a report as a table view; a missing report or a failing query becomes a message."""
         try:
             result = reports.run(db(), name, filters, limit=limit, offset=offset)
@@ -122,7 +152,7 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
 
         csv_href = f"{base}/csv/{name}" + fmt.query_string(filters)
         table = table_view(result, base=base, page_href=page_href, csv_href=csv_href, more_href=more_href,
-                           hide=hide)
+                           hide=hide, transform=_masking(access))
         table.key = key or name
         return table
 
@@ -147,8 +177,8 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
         base = request.scope.get("root_path", "")
         q = request.query_params
         url = f"{base}/runs/{quote(run_id, safe='')}"
-        summary = run_table("runs", {"run_id": run_id}, base=base, limit=SECTION_SIZE, offset=0,
-                            page_url=url, offset_param="runs_offset", page_query={})
+        summary = run_table("runs", {"run_id": run_id}, access=_access(request), base=base, limit=SECTION_SIZE,
+                            offset=0, page_url=url, offset_param="runs_offset", page_query={})
         if summary.unavailable is None and not summary.rows:
             return render(request, "message.html", 404, title="Run not found",
                           message=f"No run with id “{run_id}” in the state DB.", crumbs=[("Runs", f"{base}/runs")])
@@ -160,14 +190,14 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
             report = "run_plan" if name == "held" else name
             filters = {"run_id": run_id, **({"held_only": "yes"} if name == "held" else {})}
             param = f"{name}_offset"
-            table = run_table(report, filters, base=base, limit=SECTION_SIZE,
+            table = run_table(report, filters, access=_access(request), base=base, limit=SECTION_SIZE,
                               offset=fmt.parse_int(q.get(param), 0), page_url=url, offset_param=param,
                               page_query=page_query, key=name, hide=frozenset({"run_id"}),
                               more_href=f"{base}/report/{report}" + fmt.query_string(filters))
             sections.append((heading, table))
         holds = None
         if len(vpds) == 1:
-            holds = run_table("holds", {"vpd": vpds[0]}, base=base, limit=SECTION_SIZE,
+            holds = run_table("holds", {"vpd": vpds[0]}, access=_access(request), base=base, limit=SECTION_SIZE,
                               offset=fmt.parse_int(q.get("holds_offset"), 0), page_url=url,
                               offset_param="holds_offset", page_query=page_query,
                               more_href=f"{base}/holds" + fmt.query_string({"vpd": vpds[0]}))
@@ -189,7 +219,7 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
         elif person:
             limit = fmt.parse_int(q.get("limit"), PAGE_SIZE, lo=1, hi=MAX_PAGE_SIZE)
             url = f"{base}/people/{quote(person, safe='')}"
-            table = run_table("person_timeline", filters, base=base, limit=limit,
+            table = run_table("person_timeline", filters, access=_access(request), base=base, limit=limit,
                               offset=fmt.parse_int(q.get("offset"), 0), page_url=url, offset_param="offset",
                               page_query={k: v for k, v in filters.items() if k != "person"}
                               | ({"limit": str(limit)} if limit != PAGE_SIZE else {}))
@@ -217,8 +247,10 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
         filters = fmt.pick_filters(meta.params, request.query_params)
         state = db()
 
+        transform = _masking(_access(request))
+
         def write(out) -> None:
-            reports.write_csv(state, name, out, filters)
+            reports.write_csv(state, name, out, filters, transform=transform)
 
         return StreamingResponse(
             stream_from_writer(write, what=name), media_type="text/csv; charset=utf-8",
@@ -236,7 +268,8 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
         filters = fmt.pick_filters(meta.params, q)
         limit = fmt.parse_int(q.get("limit"), PAGE_SIZE, lo=1, hi=MAX_PAGE_SIZE)
         url = f"{base}/{nav_slug}" if nav_slug else f"{base}/report/{report}"
-        table = run_table(report, filters, base=base, limit=limit, offset=fmt.parse_int(q.get("offset"), 0),
+        table = run_table(report, filters, access=_access(request), base=base, limit=limit,
+                          offset=fmt.parse_int(q.get("offset"), 0),
                           page_url=url, offset_param="offset",
                           page_query=filters | ({"limit": str(limit)} if limit != PAGE_SIZE else {}))
         return render(request, "list.html", title=meta.title, slug=nav_slug, table=table, action=url,

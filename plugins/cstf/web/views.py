@@ -53,17 +53,19 @@ class TableView:
 
 
 def table_view(result: Any, *, base: str, page_href: Callable[[int], str], csv_href: str,
-               more_href: str | None = None, hide: frozenset[str] = frozenset()) -> TableView:
+               more_href: str | None = None, hide: frozenset[str] = frozenset(),
+               transform: Callable[[list[str]], Callable[[Any], Any]] | None = None) -> TableView:
     """A ReportResult as rows of display cells, with paging links (page_href(offset) -> URL).
 
     hide: columns left out of the page (the run id on a run's own page says nothing new);
-    the CSV keeps every column.
+    the CSV keeps every column. transform(columns) -> (row -> row) rewrites rows first (masking).
     """
     report = result.report
     shown = [i for i, c in enumerate(result.columns) if c not in hide]
     columns = [(result.columns[i], fmt.label(result.columns[i])) for i in shown]
+    change = transform(list(result.columns)) if transform else (lambda r: r)
     rows = [[Cell(fmt.cell_text(row[i]), fmt.cell_href(base, result.columns[i], row[i]), fmt.is_number(row[i]))
-             for i in shown] for row in result.rows]
+             for i in shown] for row in map(change, result.rows)]
     paging = fmt.Paging(result.total, result.limit or max(len(result.rows), 1), result.offset,
                         exact=getattr(result, "total_is_exact", True))
     links = {}
