@@ -159,6 +159,7 @@ def test_run_detail_shows_its_sections_and_holds(client):
     assert r.status_code == 200
     summary = _table_rows(r.text, "t-runs")
     assert summary and summary[0][0] == "manual__2024-06-07"
+    assert "Trust 999 for run date 2024-06-07 held something back: 0 file(s) applied, 1 held step(s)" in r.text
     for heading in ("Files", "Warnings", "Validation summary", "Quarantined lines", "Plan and outcomes", "Held actions"):
         assert f">{heading}</h2>" in r.text
     assert "approve_destructive" in r.text  # how to approve held actions
@@ -336,6 +337,8 @@ def test_the_auditor_reads_everything_with_names_masked_and_the_administrator_se
     csv_text = auditor.get("/csv/run_plan?run_id=manual__2024-06-08").text
     timeline = auditor.get("/people/10000003").text
     assert page.status_code == 200 and "10000003" in page.text and "hire_new_account" in page.text
+    assert "What happened" in timeline and "account creation planned by rule hire_new_account from " \
+        "GO_999_GDW_GOC_20240608_00000108.DAT line 4" in timeline
     for text_ in (page.text, csv_text, timeline):
         assert not [v for v in personal if v in text_.replace("&#39;", "'").replace("&#34;", '"')]
         assert MASK in text_

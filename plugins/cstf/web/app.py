@@ -32,6 +32,7 @@ from cstf.ledger import StateDB, reports
 from . import format as fmt
 from .access import FULL, Access, Viewer, mask_row, masked_columns
 from .pages import BY_SLUG, LISTS, MAX_PAGE_SIZE, PAGE_SIZE, RUN_SECTIONS, SECTION_SIZE
+from .story import run_summary, story
 from .streaming import stream_from_writer
 from .views import TableView, filter_fields, table_view, unavailable_view
 
@@ -184,6 +185,7 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
                           message=f"No run with id “{run_id}” in the state DB.", crumbs=[("Runs", f"{base}/runs")])
         page_query = {k: v for k, v in q.items() if k.endswith("_offset")}
         names = [c for c, _ in summary.columns]
+        overview = [run_summary(dict(zip(names, [c.text for c in r]))) for r in summary.rows]
         vpds = sorted({r[names.index("vpd")].text for r in summary.rows}) if "vpd" in names else []
         sections = []
         for name, heading in RUN_SECTIONS + (("held", "Held actions"),):
@@ -201,7 +203,7 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
                               offset=fmt.parse_int(q.get("holds_offset"), 0), page_url=url,
                               offset_param="holds_offset", page_query=page_query,
                               more_href=f"{base}/holds" + fmt.query_string({"vpd": vpds[0]}))
-        return render(request, "run.html", title=f"Run {run_id}", run_id=run_id, summary=summary,
+        return render(request, "run.html", title=f"Run {run_id}", run_id=run_id, summary=summary, overview=overview,
                       sections=sections, holds=holds, vpds=vpds,
                       crumbs=[("Runs", f"{base}/runs"), (run_id, None)])
 
@@ -211,7 +213,7 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
         meta = report_meta("person_timeline")
         filters = fmt.pick_filters(meta.params if meta else ("person",), {**q, "person": person})
         crumbs = [("People", f"{base}/people")] + ([(person, None)] if person else [])
-        table, known, status = None, False, 200
+        table, known, status, sentences = None, False, 200, []
         if meta is None:
             table = unavailable_view("person_timeline", "Person timeline",
                                      "The report “person_timeline” is not available yet.")
@@ -223,13 +225,15 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
                               offset=fmt.parse_int(q.get("offset"), 0), page_url=url, offset_param="offset",
                               page_query={k: v for k, v in filters.items() if k != "person"}
                               | ({"limit": str(limit)} if limit != PAGE_SIZE else {}))
+            if table.unavailable is None and table.rows:
+                sentences = story([c for c, _ in table.columns], [[c.text for c in r] for r in table.rows])
             if table.unavailable is None and table.paging.total == 0:
                 # No events: someone the inbound has seen (nothing happened yet), or nobody we know.
                 known = bool(db().find_person(person, filters.get("vpd")))
                 table, status = (None, 200) if known else (table, 404)
         fields = filter_fields(meta.params if meta else ("person",), filters)
         return render(request, "person.html", status, title=f"Person {person}" if person else "Person timeline",
-                      person=person, table=table, known=known, fields=fields, crumbs=crumbs)
+                      person=person, table=table, known=known, fields=fields, crumbs=crumbs, story=sentences)
 
     @app.get("/people", response_class=HTMLResponse)
     def people(request: Request):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from . import format as fmt
+from .story import fields_text
 
 LONG_TEXT = 40
 
@@ -64,8 +65,8 @@ def table_view(result: Any, *, base: str, page_href: Callable[[int], str], csv_h
     shown = [i for i, c in enumerate(result.columns) if c not in hide]
     columns = [(result.columns[i], fmt.label(result.columns[i])) for i in shown]
     change = transform(list(result.columns)) if transform else (lambda r: r)
-    rows = [[Cell(fmt.cell_text(row[i]), fmt.cell_href(base, result.columns[i], row[i]), fmt.is_number(row[i]))
-             for i in shown] for row in map(change, result.rows)]
+    rows = [[Cell(_text(result.columns[i], row[i]), fmt.cell_href(base, result.columns[i], row[i]),
+                  fmt.is_number(row[i])) for i in shown] for row in map(change, result.rows)]
     paging = fmt.Paging(result.total, result.limit or max(len(result.rows), 1), result.offset,
                         exact=getattr(result, "total_is_exact", True))
     links = {}
@@ -78,6 +79,13 @@ def table_view(result: Any, *, base: str, page_href: Callable[[int], str], csv_h
             links["last"] = page_href(paging.last_offset)
     return TableView(key=report.name, title=report.title, description=report.description, columns=columns,
                      rows=rows, paging=paging, page_links=links, csv_href=csv_href, more_href=more_href)
+
+
+def _text(column: str, value: Any) -> str:
+    # Plan values read as a short field list ("firstname: Pat · email: (hidden)"), not JSON; the CSV keeps JSON.
+    if column.endswith("_json") and isinstance(value, str):
+        return fields_text(value)
+    return fmt.cell_text(value)
 
 
 def unavailable_view(name: str, title: str, reason: str) -> TableView:
