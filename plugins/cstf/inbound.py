@@ -83,6 +83,24 @@ def _as_dt(value) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=LONDON)
 
 
+# --- the settings this run uses ------------------------------------------------------------------
+
+def record_settings(job: InboundJob) -> dict:
+    """Put the trust's settings this run uses in the settings history: one read, a new version only when they
+    changed since the trust's last run (with who changed the file, from git when it is in a work tree).
+    Called by the first task of every esr_inbound run of the trust (fetch) and by `cstf stage` (process_files)."""
+    from cstf.config.trust_versions import authorship, canonical_json, file_sha256, sha256_text
+    from cstf.ledger.trust_settings import record_trust_settings
+
+    text, path = canonical_json(job.trust), job.trust.source_path
+
+    def who(same_file: bool) -> tuple[str, str | None]:
+        a = authorship(path, same_file)
+        return a.changed_by, a.note
+    return record_trust_settings(job.db, job.vpd, text, sha256_text(text), run_id=job.ctx.run_id,
+                                 file_sha256=file_sha256(path), source_path=str(path) if path else None, who=who)
+
+
 # --- discover ------------------------------------------------------------------------------------
 
 def discover(job: InboundJob, paths: list[Path] | None = None) -> list[str]:
@@ -607,6 +625,7 @@ def _validation_warnings(job: InboundJob, name: str, event: dict) -> list[dict]:
 
 def process_files(job: InboundJob, paths: list[Path]) -> list[FileOutcome]:
     """The whole flow for explicit files (the CLI): register, stage, validate, promote."""
+    record_settings(job)
     by_name = {p.name: p for p in paths}
     names = sorted((n for n in by_name if is_go_name(n)), key=lambda n: parse_go_name(n).sort_key)
     final: dict[str, FileOutcome] = {}

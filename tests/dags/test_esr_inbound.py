@@ -59,7 +59,7 @@ def test_dag_shape(dag):
 def test_each_day_processes_its_own_files_and_reruns_change_nothing(dag, workdir):
     manifest = json.loads((workdir / "manifest.json").read_text())
     days = [date(2024, 6, 1) + __import__("datetime").timedelta(days=i) for i in range(4)]
-    run_day(dag, days[0])
+    first = run_day(dag, days[0])
     assert set(registry(workdir).values()) == {"applied"} and len(registry(workdir)) == 1
     for d in days[1:]:
         run_day(dag, d)
@@ -75,6 +75,9 @@ def test_each_day_processes_its_own_files_and_reruns_change_nothing(dag, workdir
     assert db.get_watermark("999") == before[0]
     assert sorted(p.stat().st_mtime_ns for p in (workdir / "staging" / "files").rglob("*.parquet")) == staged
     assert registry(workdir) == reg
+    # Every run recorded the settings it used; they never changed, so the first run's version is the only one.
+    from cstf.ledger.trust_settings import settings_versions
+    assert [(v["version"], v["first_seen_run"]) for v in settings_versions(db, "999")] == [(1, first.run_id)]
 
 
 def test_run_date_param_overrides_logical_date(dag, workdir):

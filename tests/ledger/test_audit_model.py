@@ -14,7 +14,7 @@ from cstf.ledger import StateDB, migrations, queries
 from cstf.ledger.outbound import OutboundLedger
 
 AUDIT_TABLES = ("audit_events", "validation_results", "quarantine", "plan_tries", "plan_actions", "action_outcomes",
-                "outbound_ledger_events", "file_events", "person_ids")
+                "outbound_ledger_events", "file_events", "person_ids", "trust_settings_versions")
 
 
 def action(i: int, **kw) -> dict:

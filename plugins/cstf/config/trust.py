@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 
 class InboundSettings(BaseModel):
@@ -72,37 +72,54 @@ class UserSettings(BaseModel):
     eligible_applicant_statuses: list[ApplicantStatus] = Field(
         default_factory=lambda: [ApplicantStatus(system_status="OFFER"), ApplicantStatus(system_status="ACCEPTED")],
         description="applicant assignments that earn a temporary account (spec §5.3)")
-    employee_person_types: list[str] = ["EMP", "EMP_APL"]
-    applicant_person_types: list[str] = ["APL", "EX_EMP_APL"]
-    leaver_person_types: list[str] = ["EX_EMP"]
-    ex_applicant_person_types: list[str] = ["EX_APL"]
+    employee_person_types: list[str] = Field(
+        ["EMP", "EMP_APL"], description="ESR system person types with an employee account (once hired)")
+    applicant_person_types: list[str] = Field(
+        ["APL", "EX_EMP_APL"], description="person types that follow the applicant rules; a returning leaver keeps "
+                                           "the same account")
+    leaver_person_types: list[str] = Field(
+        ["EX_EMP"], description="person types shown as Leaver; only a person-level termination date ever suspends")
+    ex_applicant_person_types: list[str] = Field(["EX_APL"], description="person types of an ended application")
     ended_application_statuses: list[str] = Field(
         ["TERM_APL"], description="system statuses of an applicant assignment whose application has ended")
-    suspend_on_termination: bool = True
-    termination_grace_days: int = Field(0, ge=0)
-    suspend_ended_applications: bool = True
-    ended_application_grace_days: int = Field(0, ge=0)
-    unsuspend_on_reversal: bool = True
+    suspend_on_termination: bool = Field(
+        True, description="suspend a leaver's account once the run date is past the later of the termination date "
+                          "and the primary assignment's last working day, plus the grace days")
+    termination_grace_days: int = Field(0, ge=0, description="days after termination before a leaver is suspended")
+    suspend_ended_applications: bool = Field(
+        True, description="suspend (never delete) the account of an applicant whose application ended")
+    ended_application_grace_days: int = Field(
+        0, ge=0, description="days after an application ended before its account is suspended")
+    unsuspend_on_reversal: bool = Field(
+        True, description="unsuspend on a reversed termination or a reopened application (rehires always are)")
     # Ownership: fields not listed are never touched (coexistence with HR Import, spec §12).
     owned_fields: dict[str, UserSource] = Field(
         default_factory=lambda: {"firstname": "first_name", "lastname": "last_name",
-                                 "middlename": "middle_names", "email": "email"})
+                                 "middlename": "middle_names", "email": "email"},
+        description="Totara user fields this interface owns, each with its ESR source; fields not listed are never "
+                    "touched (HR Import may own them)")
     owned_custom_fields: dict[str, UserSource] = Field(
         default_factory=lambda: {"esr_employee_number": "employee_number",
-                                 "esrassignmentnumber": "assignment_number", "esrstatus": "status"})
+                                 "esrassignmentnumber": "assignment_number", "esrstatus": "status"},
+        description="Totara custom profile fields (shortname) this interface owns, each with its ESR source")
     share_date_of_birth: bool = Field(False, description="must be true before any field may come from date_of_birth")
     status_labels: dict[Literal["applicant", "employee", "leaver"], str] = Field(
-        default_factory=lambda: {"applicant": "Applicant", "employee": "Employee", "leaver": "Leaver"})
-    person_id_field: str = "esr_person_id"
-    vpd_field: str = "esr_vpd"
-    applicant_username: str = "apl-{person_id}"
-    applicant_idnumber: str = "APL-{person_id}"
-    employee_username: str = "{employee_number}"
-    employee_idnumber: str = "{employee_number}"
-    missing_email: Literal["placeholder", "skip"] = "placeholder"
-    missing_email_template: str = "{person_id}@applicant.invalid"
-    applicant_auth: str = "manual"
-    employee_auth: str = "manual"
+        default_factory=lambda: {"applicant": "Applicant", "employee": "Employee", "leaver": "Leaver"},
+        description="what the status source writes for applicants, employees and leavers (options of the menu field)")
+    person_id_field: str = Field("esr_person_id", description="custom field of the ESR person id: set on creation, "
+                                                             "never changed")
+    vpd_field: str = Field("esr_vpd", description="custom field of the trust's VPD: set on creation, never changed")
+    applicant_username: str = Field("apl-{person_id}", description="username of a temporary (applicant) account")
+    applicant_idnumber: str = Field("APL-{person_id}", description="idnumber of a temporary (applicant) account")
+    employee_username: str = Field("{employee_number}", description="username once hired (changes once, at hire)")
+    employee_idnumber: str = Field("{employee_number}", description="idnumber once hired (changes once, at hire)")
+    missing_email: Literal["placeholder", "skip"] = Field(
+        "placeholder", description="no usable e-mail when an account is created: use the placeholder, or skip the "
+                                   "account (recorded)")
+    missing_email_template: str = Field("{person_id}@applicant.invalid", description="the placeholder e-mail address")
+    applicant_auth: str = Field("manual", description="authentication method of applicant accounts")
+    employee_auth: str = Field("manual", description="authentication method of employee accounts (an SSO plugin is "
+                                                      "refused by Totara 17.3's API)")
 
     _tpl = field_validator("applicant_username", "applicant_idnumber", "employee_username",
                            "employee_idnumber", "missing_email_template")(lambda cls, v: _check_template(v))
@@ -148,18 +165,19 @@ class IatSettings(BaseModel):
 class EvidenceFieldNames(BaseModel):
     """Shortnames of the evidence type's custom fields (totara-api §9, §10.3)."""
     model_config = ConfigDict(extra="forbid")
-    competence_id: str = "competence_id"
-    competence_name: str = "competence_name"
-    achieved: str = "achieved"
-    expires: str = "expires"
-    source_vpd: str = "source_vpd"
+    competence_id: str = Field("competence_id", description="evidence field of the ESR competence id")
+    competence_name: str = Field("competence_name", description="evidence field of the competence name")
+    achieved: str = Field("achieved", description="evidence field of the date achieved")
+    expires: str = Field("expires", description="evidence field of the expiry date")
+    source_vpd: str = Field("source_vpd", description="evidence field of the VPD the achievement came from")
 
 
 class CompetenceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     evidence_type: str = Field("esr-competence", description="idnumber of the evidence bank type for unmapped achievements")
-    evidence_fields: EvidenceFieldNames = Field(default_factory=EvidenceFieldNames)
-    iat: IatSettings = Field(default_factory=IatSettings)
+    evidence_fields: EvidenceFieldNames = Field(default_factory=EvidenceFieldNames,
+                                                description="shortnames of the evidence type's custom fields")
+    iat: IatSettings = Field(default_factory=IatSettings, description="achievements transferred from another trust")
     send_older_to_history: bool = Field(
         True, description="send achievements older than Totara's current completion (they land in history)")
     include_requirement_rows: bool = Field(
@@ -191,14 +209,24 @@ class OutboundSettings(BaseModel):
 class TrustSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vpd: str = Field(..., description="the trust's 3-character ESR VPD code")
-    name: str = ""
-    totara_conn_id: str = "totara_default"
+    name: str = Field("", description="the trust's name as people know it")
+    totara_conn_id: str = Field("totara_default", description="Airflow Connection of the trust's Totara site (the "
+                                                              "credentials stay in the Connection)")
     inbound: InboundSettings = InboundSettings()
     users: UserSettings = Field(default_factory=UserSettings)
     safeguards: SafeguardSettings = Field(default_factory=SafeguardSettings)
     competences: CompetenceSettings = Field(default_factory=CompetenceSettings)
     transport: TransportSettings = Field(default_factory=TransportSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    # The file the settings were loaded from (load_trust); not a setting, never in model_dump.
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source_path(self) -> Path | None:
+        return self._source
+
+    def __eq__(self, other: object) -> bool:  # equal settings are equal wherever they were read from
+        return type(other) is type(self) and self.__dict__ == other.__dict__
 
     @field_validator("vpd")
     @classmethod
@@ -227,9 +255,11 @@ def load_trust(path: str | Path) -> TrustSettings:
     except yaml.YAMLError as exc:
         raise TrustConfigError(f"{path}: not valid YAML: {exc}") from None
     try:
-        return TrustSettings.model_validate(doc)
+        trust = TrustSettings.model_validate(doc)
     except ValidationError as exc:
         raise TrustConfigError(_format_errors(path, exc)) from None
+    trust._source = path
+    return trust
 
 
 def trust_files(folder: str | Path) -> list[Path]:

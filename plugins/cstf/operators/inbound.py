@@ -28,6 +28,7 @@ def fetch(item: dict, context: dict) -> dict:
     from cstf.transport.flow import fetch_go_files
 
     job = job_for(item, context, "fetch")
+    inbound.record_settings(job)  # the run's first task: the settings it uses go in the trust's settings history
     hook = hook_for_trust(job.trust)
     if hook is None:
         log.info("VPD %s: no ESR FTPS connection configured; reading GO files already in %s", job.vpd,
