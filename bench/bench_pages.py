@@ -97,6 +97,7 @@ def _app_requests(s: dict, run_id: str) -> list[tuple[str, str]]:
         urls.append((f"run page {r}", f"/runs/{quote(r, safe='')}"))
     for p in s["people"]:
         urls.append((f"person timeline {p}", f"/people/{quote(p, safe='')}"))
+    urls.append(("mapping admin", f"/mapping-admin/{s['vpd']}"))   # reads mapping-sized tables, not per person
     return urls
 
 

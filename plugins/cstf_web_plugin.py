@@ -77,6 +77,13 @@ def access_of(manager, user):
                          admin=read and allowed("PUT", access.RESOURCE_ADMIN))
 
 
+def _airflow_secret() -> str | None:
+    """Airflow's own API secret signs the CSTF forms' CSRF tokens, so every API server worker accepts them."""
+    from airflow.configuration import conf
+
+    return conf.get("api", "secret_key", fallback=None) or None
+
+
 class _PagesOnFirstRequest:
     """An ASGI app that builds the real one when the first request arrives."""
 
@@ -87,7 +94,7 @@ class _PagesOnFirstRequest:
         if self._app is None:
             from cstf.web import create_app
 
-            self._app = create_app(require_login=True, sign_in=AirflowSignIn())
+            self._app = create_app(require_login=True, sign_in=AirflowSignIn(), secret_key=_airflow_secret())
         await self._app(scope, receive, send)
 
 

@@ -5,7 +5,7 @@
     cstf validate FILE_NAME [--workdir DIR] [--json]
     cstf files [--workdir DIR] [--vpd V] [--json]
     cstf config check [--trusts DIR]
-    cstf mappings check|profile --vpd V [--workdir DIR]
+    cstf mappings check|profile|import|export --vpd V [--workdir DIR]
     cstf demo [--workdir DIR] [--totara-site HOME]
     cstf trust status|unlock --vpd V [--run-id RUN]
     cstf report compliance|differences|mappings --vpd V [--subject S] [--organisation O] [--kind K] [--csv FILE]
@@ -126,61 +126,6 @@ def cmd_config_check(args) -> int:
     return 0
 
 
-def _mapping_inputs(args):
-    """The trust's mappings, its staged current state and the certifications Totara was last seen to hold."""
-    import pyarrow.parquet as pq
-
-    from cstf.config.mappings import load_mappings, mappings_path
-    from cstf.staging import StagingStore
-    settings = _settings(args)
-    path = mappings_path(settings.trusts_dir, args.vpd)
-    mappings = load_mappings(path)
-    db = _db(settings)
-    w = db.get_watermark(args.vpd) or {}
-    current = StagingStore(settings.staging_dir).read_current(args.vpd, w.get("current_version"))
-    snaps = sorted((settings.workdir / "snapshots" / f"vpd={args.vpd}").glob("*/completions.parquet"),
-                   key=lambda p: p.stat().st_mtime_ns)
-    certs = None
-    if snaps:
-        certs = sorted({c for c in pq.read_table(snaps[-1], columns=["certification_idnumber"])["certification_idnumber"].to_pylist() if c})
-    return path, mappings, current, certs
-
-
-def cmd_mappings_check(args) -> int:
-    from cstf.config.mappings import check_mappings
-    from cstf.reconcile.mapping_reports import possible_new_versions
-    path, mappings, current, certs = _mapping_inputs(args)
-    if "competences" not in current:
-        print(f"no staged competence definitions for VPD {args.vpd} yet: stage a full file first", file=sys.stderr)
-        return 2
-    problems = check_mappings(mappings, competences=current["competences"], certifications=set(certs) if certs else None)
-    for p in problems:
-        print(f"{p.severity:<7} {path.name}: {p}")
-    if certs is None:
-        print("note: no Totara completions snapshot in the working directory yet: certifications were not checked")
-    for v in possible_new_versions(current["competences"], mappings):
-        print(f"possible new version: {v['competence_id']} {v['competence_name']!r} matches mapped {v['matches']}")
-    errors = sum(p.severity == "error" for p in problems)
-    print(f"{len(mappings.mappings)} mapping row(s), {errors} error(s), {len(problems) - errors} warning(s)")
-    return 1 if errors else 0
-
-
-def cmd_mappings_profile(args) -> int:
-    from cstf.reconcile.mapping_reports import mapping_profile
-    _path, mappings, current, certs = _mapping_inputs(args)
-    if "achievements" not in current:
-        print(f"no staged achievements for VPD {args.vpd} yet: stage a full file first", file=sys.stderr)
-        return 2
-    rows = mapping_profile(current["achievements"], current["competences"], mappings,
-                           [{"idnumber": c, "fullname": c, "shortname": c} for c in certs] if certs else None)
-    if args.json:
-        print(json.dumps(rows, indent=2, default=str))
-        return 0
-    for r in rows:
-        print(json.dumps(r, default=str))
-    return 0
-
-
 def cmd_trust_status(args) -> int:
     """Which run holds the trust (one esr_inbound run at a time), its hold, and its recent approvals."""
     db = _db(_settings(args))
@@ -256,16 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--persons", type=int, default=300)
     d.set_defaults(func=cmd_demo)
 
-    m = sub.add_parser("mappings", help="competence mappings of a trust")
-    msub = m.add_subparsers(dest="mappings_command", required=True)
-    for name, func, text in (("check", cmd_mappings_check, "check the mapping file against staged competences and Totara"),
-                             ("profile", cmd_mappings_profile, "every competence in the trust's achievements, mapped or not, with suggestions")):
-        mp = msub.add_parser(name, help=text)
-        mp.add_argument("--vpd", required=True)
-        mp.add_argument("--workdir", type=Path)
-        mp.add_argument("--trusts", type=Path)
-        mp.add_argument("--json", action="store_true")
-        mp.set_defaults(func=func)
+    from cstf.mappings_cli import add_parser as add_mappings_parser
+    add_mappings_parser(sub)  # cstf mappings check|profile|import|export
 
     t = sub.add_parser("trust", help="a trust's run lock, hold and approvals")
     tsub = t.add_subparsers(dest="trust_command", required=True)
@@ -278,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--run-id", help="release only if this run holds it")
     tu.add_argument("--workdir", type=Path)
     tu.set_defaults(func=cmd_trust_unlock)
+    from cstf.settings_cli import add_parser as add_settings_history_parser
+    add_settings_history_parser(tsub)  # cstf trust settings-history --vpd V
 
     c = sub.add_parser("config", help="trust settings")
     csub = c.add_subparsers(dest="config_command", required=True)

@@ -1,5 +1,5 @@
 -- title: Mappings and versions
--- description: Every competence-to-certification mapping row a run has used, with its effective dates, direction and status (only confirmed rows count), the mapping file (sha256) and run that first and last used it, and whether it is in the trust's latest mapping file.
+-- description: Every competence-to-certification mapping row a run has used, with its effective dates, direction and status (only confirmed rows count), the mapping set (sha256 of its rows) and run that first and last used it, and whether it is in the latest set a run used (in_latest_file). Changes and who made them: Mapping admin.
 -- params: vpd, competence, certification
 -- order: vpd, competence_id, certification, valid_from, first_seen_at
 SELECT mv.vpd,

@@ -96,6 +96,13 @@ def _score(stem: str, years: int | None, cert: dict) -> float:
     return round(min(score, 1.0), 3)
 
 
+def certification_catalogue(listed: list[dict]) -> list[dict]:
+    """Totara's certification list (local_esrsync_certifications, as the state DB keeps it) in the shape the
+    suggestions read: idnumber, shortname, fullname and activeperiod (Totara's name for the renewal period)."""
+    return [{"idnumber": c["idnumber"], "shortname": c.get("shortname"), "fullname": c.get("fullname"),
+             "activeperiod": c.get("active_period")} for c in listed]
+
+
 def suggest_certifications(name: str, certifications: list[dict] | None, top: int = 3) -> list[dict]:
     if not certifications:
         return []

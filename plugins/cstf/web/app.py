@@ -29,8 +29,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cstf.ledger import StateDB, reports
 
+from . import csrf
 from . import format as fmt
 from .access import FULL, Access, Viewer, mask_row, masked_columns
+from .mapping_page import mapping_routes
 from .pages import BY_SLUG, LISTS, MAX_PAGE_SIZE, PAGE_SIZE, RUN_SECTIONS, SECTION_SIZE
 from .story import run_summary, story
 from .streaming import stream_from_writer
@@ -119,8 +121,9 @@ def _templates() -> Environment:
 
 
 def create_app(state_db_url: str | None = None, require_login: bool = True, *,
-               sign_in: SignIn | None = None) -> FastAPI:
-    """The pages over the state DB at state_db_url (None: StateDB.from_env() at first request)."""
+               sign_in: SignIn | None = None, secret_key: str | None = None) -> FastAPI:
+    """The pages over the state DB at state_db_url (None: StateDB.from_env() at first request). secret_key signs
+    the forms' CSRF tokens (cstf.web.csrf: CSTF_WEB_SECRET_KEY wins)."""
     app = FastAPI(title="CSTF auditor pages", docs_url=None, redoc_url=None, openapi_url=None)
     if require_login:
         app.add_middleware(_SignInRequired, sign_in=sign_in)
@@ -162,6 +165,9 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
             return reports.get(name)
         except reports.ReportError:
             return None
+
+    # Before the catch-all /{slug} page below, which would otherwise take /mapping-admin.
+    mapping_routes(app, db, render, csrf.secret_from(fallback=secret_key))
 
     @app.get("/static/cstf.css", include_in_schema=False)
     def stylesheet() -> Response:
@@ -279,6 +285,9 @@ def create_app(state_db_url: str | None = None, require_login: bool = True, *,
         return render(request, "list.html", title=meta.title, slug=nav_slug, table=table, action=url,
                       fields=filter_fields(meta.params, filters), crumbs=[(meta.title, None)],
                       limit=limit, default_limit=PAGE_SIZE)
+
+    from .settings_page import settings_routes  # the trust settings pages; before the catch-all /{slug} too
+    settings_routes(app, db, render)
 
     @app.get("/report/{name}", response_class=HTMLResponse)
     def any_report(request: Request, name: str):
