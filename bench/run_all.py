@@ -10,7 +10,7 @@ auditor pages on the state of that run (bench_pages: slowest page against the 1 
 runs in its own process, so its peak RSS is its own. After the sizes: a real Totara site's rows when one is
 configured (bench_real_totara), and the apply projections at a real site's rates (bench_projection: the
 appliers against the simulator slowed to the costs measured on a real site, first load and a typical day of the
-largest size, with batches and without).
+largest size, with batches and without). Plan job assignments: first load and a day (bench_plan_jobs, bar 10 s).
 
     .venv/bin/python bench/run_all.py                       # 10k, 50k, 100k (several minutes)
     .venv/bin/python bench/run_all.py --quick               # smoke run at small sizes
@@ -80,6 +80,7 @@ def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: 
     import bench_apply
     import bench_pages
     import bench_plan_competences
+    import bench_plan_jobs
     import bench_plan_users
     import bench_stage
     import bench_status_day
@@ -200,6 +201,16 @@ def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: 
                        f"persons changed, {m['rows_written']:,} rows rewritten")]
 
     section(["competence status: a day"], "a day's competence status update (1% of persons changed)", status_day)
+
+    def plan_jobs():
+        m = bench_plan_jobs.measure(size)
+        return [Figure("plan job assignments (first load)", size, m["first_s"], "s", m["first_s"] / 10.0,
+                       f"bar 10 s; {m['assignments']:,} assignments, {m['first_actions']:,} actions (with hierarchy)"),
+                Figure("plan job assignments (a day)", size, m["day_s"], "s", m["day_s"] / m["first_s"],
+                       f"~1% transferred, 0.1% new managers: {m['day_actions']:,} actions; unchanged day "
+                       f"{m['steady_s']:.2f} s, {m['steady_actions']} actions")]
+
+    section(["plan job assignments (first load)", "plan job assignments (a day)"], "plan job assignments", plan_jobs)
     if "built" in got:
         section(["pages: slowest (SQLite)", "CSV download"], "pages on SQLite", pages_sqlite)
     if pg:

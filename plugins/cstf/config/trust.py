@@ -206,6 +206,27 @@ class OutboundSettings(BaseModel):
                           "first run are sent too; unset: the first run reads its own day only, with a warning")
 
 
+class JobSettings(BaseModel):
+    """Job assignments, positions and organisations from ESR (issue 16): Totara uses them for audiences, certification
+    assignment by role, manager reports and approvals. Keyed on ESR ids, never on names."""
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(False, description="plan and apply job assignments (the site's local_esrsync must have the "
+                                             "job operations, release 1.2)")
+    assignments: Literal["all_current", "primary_only"] = Field(
+        "all_current", description="which current ESR employee assignments get a Totara job assignment")
+    hierarchy: Literal["sync", "match"] = Field(
+        "sync", description="sync: positions and organisations from POA and ORA are created or updated in Totara's "
+                            "frameworks by ESR id (never deleted); match: the trust manages them in Totara, matched by "
+                            "idnumber, and a missing one is reported")
+    position_framework: str = Field("ESR-{vpd}-POS", description="idnumber of the position framework ({vpd} allowed)")
+    organisation_framework: str = Field("ESR-{vpd}-ORG", description="idnumber of the organisation framework")
+    end_on_termination: bool = Field(True, description="a leaver's job assignments get the termination date as end date")
+    max_end_share: float = Field(
+        0.05, ge=0, le=1, description="hold the day's job assignment ends for approval when they exceed this share of "
+                                      "the trust's job assignments (and max_end_floor)")
+    max_end_floor: int = Field(20, ge=0, description="...and only when more than this many end on one day")
+
+
 class TrustSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vpd: str = Field(..., description="the trust's 3-character ESR VPD code")
@@ -218,6 +239,7 @@ class TrustSettings(BaseModel):
     competences: CompetenceSettings = Field(default_factory=CompetenceSettings)
     transport: TransportSettings = Field(default_factory=TransportSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
     # The file the settings were loaded from (load_trust); not a setting, never in model_dump.
     _source: Path | None = PrivateAttr(None)
 
