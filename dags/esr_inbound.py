@@ -6,6 +6,8 @@
                                      smaller than the last) -> request full extract (GDR, when held)
                                   -> snapshot users -> plan users -> approve suspensions (waits only when the
                                      mass-change safeguards held some) -> apply users
+                                  -> snapshot job assignments -> plan job assignments -> apply job assignments
+                                     (positions, organisations, managers; when the trust's jobs.enabled is on)
                                   -> snapshot completions -> plan competences -> apply competences
                                   -> record competence status (ESR versus Totara, compliance) -> report
                                   -> unlock -> outcome (fails the run when a file was rejected or held, the trust
@@ -22,6 +24,7 @@ import pendulum
 from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task, task_group
 
 from cstf.operators import inbound as ops
+from cstf.operators import jobs
 from cstf.operators import users
 from cstf.operators.alerts import on_failure
 from cstf.operators.approvals import ApprovalGate
@@ -104,6 +107,18 @@ def esr_inbound():
             return users.apply(item, get_current_context())
 
         @task(trigger_rule="all_done", **RETRY_IO)
+        def snapshot_jobs(item: dict) -> dict:
+            return jobs.snapshot(item, get_current_context())
+
+        @task
+        def plan_jobs(item: dict) -> dict:
+            return jobs.plan(item, get_current_context())
+
+        @task(retries=3, retry_delay=pendulum.duration(minutes=2))
+        def apply_jobs(item: dict) -> dict:
+            return jobs.apply(item, get_current_context())
+
+        @task(trigger_rule="all_done", **RETRY_IO)
         def snapshot_completions(item: dict) -> dict:
             return users.snapshot_completions(item, get_current_context())
 
@@ -140,8 +155,12 @@ def esr_inbound():
         full_file >> snap
         completions = snapshot_completions(item)
         suspensions = ApprovalGate(task_id="approve_suspensions", gate="suspensions", item=plan_users(snap))
-        apply_users(suspensions.output) >> completions  # the same run's user snapshot is the account list
-        done = apply_competences(plan_competences(completions)) >> record_status(item) >> report(item)
+        applied_users = apply_users(suspensions.output)
+        jobs_snapshot = snapshot_jobs(item)
+        applied_users >> [completions, jobs_snapshot]  # the same run's user snapshot is the account list
+        reported = report(item)
+        done = apply_competences(plan_competences(completions)) >> record_status(item) >> reported
+        apply_jobs(plan_jobs(jobs_snapshot)) >> reported
         done >> unlock(item) >> outcome(item)
 
     trust.expand(item=resolve_trusts())

@@ -331,3 +331,77 @@ class UserApplier:
                 return Outcome(aid, "rejected", message=_refused_value(exc.message, payload) or exc.message,
                                attempts=attempt)
         raise AssertionError("unreachable")
+
+
+class JobApplier:
+    """Applies job assignment actions through local_esrsync's batch upserts: positions and organisations first
+    (one batch after another, parents before children, as planned), then job assignments level by level: a
+    level's batches run at the same time, and a level starts once the managers it points at are in. Upserts are
+    idempotent on Totara's side (ALREADY when nothing differs), so a retried task or a resent batch changes
+    nothing twice."""
+
+    def __init__(self, client, *, progress_every: int = 5000):
+        self.client = client
+        self.progress_every = progress_every
+
+    def apply(self, actions: Iterable[dict], *, done: set[str],
+              record: Callable[[list[Outcome]], None]) -> list[Outcome]:
+        todo = [a for a in actions if not a.get("held") and a["action_id"] not in done]
+        size = self.client.max_batch()
+        by_id: dict[str, Outcome] = {}
+        for kind in ("upsert_organisation", "upsert_position"):
+            items = [a for a in todo if a["kind"] == kind]
+            unit = [items[i:i + size] for i in range(0, len(items), size)]
+            if unit:
+                by_id.update(apply_batches(self.client, [unit], self._hierarchy_batch, record=record,
+                                           what=kind.replace("upsert_", ""), total=len(items),
+                                           progress_every=self.progress_every))
+        for level in job_levels([a for a in todo if a["kind"] in ("create_job", "update_job", "end_job")]):
+            units = [[level[i:i + size]] for i in range(0, len(level), size)]
+            by_id.update(apply_batches(self.client, units, self._job_batch, record=record, what="job assignment",
+                                       total=len(level), progress_every=self.progress_every))
+        unknown = [Outcome(a["action_id"], "failed", message=f"unknown action kind {a['kind']!r}")
+                   for a in todo if a["action_id"] not in by_id]
+        if unknown:
+            record(unknown)
+            by_id.update((o.action_id, o) for o in unknown)
+        return [by_id[a["action_id"]] for a in todo]
+
+    def _hierarchy_batch(self, batch: list[dict]) -> list[Outcome]:
+        payloads = [json.loads(a["payload"]) for a in batch]
+        try:
+            results = self.client.upsert_hierarchy_items(payloads[0]["kind"], payloads[0]["framework_idnumber"],
+                                                         [p["item"] for p in payloads])
+        except TotaraError as exc:
+            return [Outcome(a["action_id"], "failed", message=f"{exc.category}: {exc.message}") for a in batch]
+        return [_item_outcome(a, r) for a, r in zip(batch, results)]
+
+    def _job_batch(self, batch: list[dict]) -> list[Outcome]:
+        try:
+            results = self.client.upsert_job_assignments([json.loads(a["payload"]) for a in batch])
+        except TotaraError as exc:
+            return [Outcome(a["action_id"], "failed", message=f"{exc.category}: {exc.message}") for a in batch]
+        return [_item_outcome(a, r) for a, r in zip(batch, results)]
+
+
+def _item_outcome(action: dict, result: dict) -> Outcome:
+    if result["status"] == "REJECTED":
+        return Outcome(action["action_id"], "rejected", message=result.get("message"))
+    return Outcome(action["action_id"], "done", totara_id=None if result.get("id") is None else str(result["id"]),
+                   message=result["status"])
+
+
+def job_levels(actions: list[dict]) -> list[list[dict]]:
+    """Job actions in levels: an action whose manager job assignment another action of the plan writes comes a level
+    after it (the plan is ordered managers first, so one pass finds every level)."""
+    level_of: dict[tuple, int] = {}
+    levels: list[list[dict]] = []
+    for a in actions:
+        p = json.loads(a["payload"])
+        m = p.get("manager") or {}
+        level = level_of.get((str(m.get("user_id")), str(m.get("ja_idnumber"))), -1) + 1 if m else 0
+        level_of[(str(p["user"]["id"]), str(p["idnumber"]))] = level
+        while len(levels) <= level:
+            levels.append([])
+        levels[level].append(a)
+    return levels

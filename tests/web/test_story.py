@@ -44,3 +44,15 @@ def test_a_run_is_summed_up_in_a_sentence():
                         "last_event_at": "2024-06-08 02:04:10"})
     assert text == ("Trust 999 for run date 2024-06-07 held something back: 1 file(s) applied, 2 held step(s); "
                     "14 recorded event(s) from 2024-06-08 02:00:01 to 2024-06-08 02:04:10.")
+
+
+def test_job_assignment_events_read_as_sentences():
+    from cstf.web.story import sentence
+    s = sentence({"event": "planned", "kind": "update_job", "status": "planned", "rule": "manager_changed",
+                  "target": "job:70000011", "at": "2024-06-04T09:00:00", "source_file": "GO_999_GDW_GOC_20240604_00000104.DAT",
+                  "source_line": "7", "after_json": '{"manager":{"user_id":"12","ja_idnumber":"70000081"}}'})
+    assert s.text == ("job assignment update for ESR assignment 70000011 planned by rule manager_changed from "
+                      "GO_999_GDW_GOC_20240604_00000104.DAT line 7 (manager: changed)")
+    done = sentence({"event": "applied", "kind": "end_job", "status": "done", "target": "job:70000011",
+                     "at": "2024-06-30T09:00:00"})
+    assert done.text == "job assignment end for ESR assignment 70000011 done in Totara" and done.tone == "ok"

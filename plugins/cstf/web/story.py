@@ -8,7 +8,10 @@ from datetime import datetime
 
 KIND_WORDS = {"create": "account creation", "update": "account update", "suspend": "suspension",
               "unsuspend": "unsuspension", "promote": "applicant promoted to employee",
-              "mark_complete": "certification completion", "add_evidence": "evidence item", "skip": "no change"}
+              "mark_complete": "certification completion", "add_evidence": "evidence item", "skip": "no change",
+              "create_job": "job assignment creation", "update_job": "job assignment update",
+              "end_job": "job assignment end"}
+JOB_KINDS = ("create_job", "update_job", "end_job")
 STATUS_WORDS = {"done": "done in Totara", "already": "already so in Totara", "rejected": "refused by Totara",
                 "failed": "failed in Totara", "held": "held", "skipped": "skipped", "planned": "planned"}
 
@@ -61,6 +64,8 @@ def sentence(row: dict) -> Sentence:
     rule, message = row.get("rule", ""), row.get("message", "")
     what = KIND_WORDS.get(kind, kind.replace("_", " "))
     target = f" of {row['target']}" if row.get("target") and kind in ("mark_complete", "add_evidence") else ""
+    if row.get("target") and kind in JOB_KINDS:  # job:<ESR assignment id>
+        target = f" for ESR assignment {row['target'].removeprefix('job:')}"
     when = when_text(row.get("at", ""))
     if event == "quarantined":
         return Sentence(when, f"a line of record type {kind} was quarantined ({rule}: {message}){_source(row)}", "bad")
