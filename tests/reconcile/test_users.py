@@ -432,3 +432,13 @@ def test_emails_hidden_by_totara_plan_no_email_change():
                                 for n, (p, e) in enumerate(ids)]))
     assert len([r for r in rows(shown) if "email" in (r["after"] or {})]) == 5
     assert not any("cannot see them" in w for w in shown.warnings)
+
+
+def test_grade_and_assignment_category_go_to_owned_profile_fields():
+    persons = [employee("9000001", "20012345", first_name="Alice", last_name="Testperson",
+                        email="alice.testperson@example.nhs.uk")]
+    asg = [assignment("9000001", "9100001", assignment_number="20012345", grade="Band 5", assignment_category="Full Time"),
+           assignment("9000001", "9100002", assignment_number="20012345-2", primary_assignment="N", grade="Band 6")]
+    owned = {"esrgrade": "grade", "esrcategory": "assignment_category"}
+    r = one(plan(current(persons, asg), snapshot([alice_user()]), owned_custom_fields=owned), kind="update")
+    assert cfs(r["payload"]) == {"esrgrade": "Band 5", "esrcategory": "Full Time"}   # the primary's, not Band 6

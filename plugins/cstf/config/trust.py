@@ -37,7 +37,7 @@ class InboundSettings(BaseModel):
 # "start_date" is the hire date for employees, the projected hire date for applicants.
 UserSource = Literal[
     "first_name", "last_name", "middle_names", "preferred_name", "email", "employee_number",
-    "person_id", "assignment_number", "organisation_name", "position_name", "job_name",
+    "person_id", "assignment_number", "organisation_name", "position_name", "job_name", "grade", "assignment_category",
     "status", "hire_date", "start_date", "date_of_birth",
 ]
 # Core Totara user fields the interface may own (identity and account state have their own policy).

@@ -242,14 +242,16 @@ def plan_users(current: dict[str, pa.Table], snapshot: pa.Table, settings: Trust
         acur = slice_on(asg_all, layouts.by_type["ASA"], as_of)
         A = pd.DataFrame({c: _text(acur, c) for c in (
             "person_id", "assignment_type", "assignment_number", "system_assignment_status",
-            "user_assignment_status", "primary_assignment", "organisation_id", "position_name", "job_name")})
+            "user_assignment_status", "primary_assignment", "organisation_id", "position_name", "job_name",
+            "grade", "assignment_category")})
         A["start"] = _days(acur, "effective_start")
         A["earliest"] = _days(acur, "earliest_assignment_start")
         A["projected"] = _days(acur, "projected_hire_date")
     else:
         A = pd.DataFrame({c: pd.Series([], dtype=object) for c in (
             "person_id", "assignment_type", "assignment_number", "system_assignment_status",
-            "user_assignment_status", "primary_assignment", "organisation_id", "position_name", "job_name")})
+            "user_assignment_status", "primary_assignment", "organisation_id", "position_name", "job_name",
+            "grade", "assignment_category")})
         for c in ("start", "earliest", "projected"):
             A[c] = pd.Series([], dtype="float64")
 
@@ -344,6 +346,8 @@ def plan_users(current: dict[str, pa.Table], snapshot: pa.Table, settings: Trust
         "organisation_name": p_prim["organisation_id"].map(org_names).fillna("").to_numpy(dtype=object),
         "position_name": p_prim["position_name"].fillna("").to_numpy(dtype=object),
         "job_name": p_prim["job_name"].fillna("").to_numpy(dtype=object),
+        "grade": p_prim["grade"].fillna("").to_numpy(dtype=object),
+        "assignment_category": p_prim["assignment_category"].fillna("").to_numpy(dtype=object),
         "hire_date": _iso(hire),
         "start_date": np.where(hired | leaver, _iso(hire), _iso(pid.map(projected).to_numpy(dtype="float64"))),
     }
