@@ -14,7 +14,7 @@ from graphql.type import (GraphQLEnumType, GraphQLInputObjectType, GraphQLList, 
                           GraphQLScalarType, is_input_type)
 from graphql.utilities import type_from_ast
 
-from . import scalars
+from . import jobs, scalars
 from .limits import COSTED_TYPES, ROOT_MUTATION_COST, ROOT_QUERY_COST, query_depth
 from .resolvers import ROOT_RESOLVERS, TYPE_RESOLVERS, Context
 
@@ -45,8 +45,9 @@ def build(with_esrsync: bool):
     schema = build_schema(sdl)
     scalars.install(schema)
     for type_name, cost in (("Query", ROOT_QUERY_COST), ("Mutation", ROOT_MUTATION_COST)):
+        roots = {**ROOT_RESOLVERS[type_name], **jobs.ROOT_RESOLVERS[type_name]}
         for name, fld in schema.type_map[type_name].fields.items():
-            fld.resolve = _costed(ROOT_RESOLVERS[type_name][name], cost)
+            fld.resolve = _costed(roots[name], cost)
     for type_name, resolvers in TYPE_RESOLVERS.items():
         if type_name in schema.type_map:
             for name, fld in schema.type_map[type_name].fields.items():

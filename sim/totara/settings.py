@@ -28,6 +28,9 @@ DEFAULT_SETTINGS = {
     "timezone": "Europe/London",         # server timezone (fixed)
     "graphqlcursorlimitmax": None,       # optional cap on page sizes
     "denied_capabilities": [],           # capabilities the service account's role lacks, e.g. "moodle/user:create"
+    "enablepositions": True,             # advanced feature "positions" (job assignments' positions)
+    "enableorganisations": True,         # advanced feature "organisations"
+    "totara_job_allowmultiplejobs": True,  # more than one job assignment per user (Totara's default: on)
 }
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from .jobs import DDL as JOBS_DDL
+
 DEFAULT_FIXTURE = Path(__file__).parent / "fixtures" / "default.yaml"
 
 USER_TEXT_COLUMNS = (
@@ -111,7 +113,7 @@ CREATE TABLE local_esrsync_evidence_source (
   id INTEGER PRIMARY KEY, source_key TEXT NOT NULL UNIQUE, itemid INTEGER NOT NULL, userid INTEGER NOT NULL,
   typeid INTEGER NOT NULL
 );
-"""
+""" + JOBS_DDL
 
 
 class Store:
@@ -263,6 +265,11 @@ class Store:
                 "evidence_data": self.all("SELECT d.evidenceid, f.shortname, d.data FROM totara_evidence_type_info_data d "
                                           "JOIN totara_evidence_type_info_field f ON f.id = d.fieldid ORDER BY d.id"),
                 "evidence_sources": self.all("SELECT * FROM local_esrsync_evidence_source ORDER BY id"),
+                "job_assignments": self.all("SELECT * FROM job_assignment ORDER BY id"),
+                "position_frameworks": self.all("SELECT * FROM pos_framework ORDER BY id"),
+                "positions": self.all("SELECT * FROM pos ORDER BY id"),
+                "organisation_frameworks": self.all("SELECT * FROM org_framework ORDER BY id"),
+                "organisations": self.all("SELECT * FROM org ORDER BY id"),
             }
 
 

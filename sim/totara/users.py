@@ -395,6 +395,8 @@ def delete_user(store, settings: dict, ref: dict, service_user_id: int, now: int
         "deleted": 1, "username": scrambled, "email": secrets.token_hex(16), "idnumber": "", "firstname": "",
         "lastname": "", "password": "", "timemodified": now, "suspended": 0})
     store.conn.execute("DELETE FROM user_info_data WHERE userid = ?", (target["id"],))
+    from .jobs import delete_user_job_assignments  # jobs imports this module
+    delete_user_job_assignments(store, target["id"], service_user_id, now)
     return target["id"]
 
 

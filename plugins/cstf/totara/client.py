@@ -11,15 +11,16 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from . import queries as q
-from .errors import (AUTH_EXPIRED, OK, RATE_LIMITED, TRANSIENT, TotaraConfigError, TotaraError, TotaraRateLimited,
-                     TotaraTransientError, TotaraUncertain, classify, error_for)
+from .errors import (AUTH_EXPIRED, FATAL_QUERY, OK, RATE_LIMITED, TRANSIENT, TotaraConfigError, TotaraError,
+                     TotaraOperationUnavailable, TotaraRateLimited, TotaraTransientError, TotaraUncertain, classify,
+                     error_for)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ BACKOFF_CAP_S = 60.0
 LOOKUP_CHUNK = 200  # local_esrsync_users accepts at most 200 idnumbers / usernames (§10.5)
 DEFAULT_BATCH_SIZE = 200  # items per local_esrsync batch call; the plugin's own maximum caps it (500 by default)
 USERS_BATCH_VERSION = 2026120401  # the first local_esrsync version with local_esrsync_create_users / _update_users
+JOBS_VERSION = 2026120407  # the first local_esrsync version (release 1.2.0) with job assignments and hierarchies
+HIERARCHY_KINDS = ("POSITION", "ORGANISATION")
 
 
 @dataclass
@@ -346,6 +349,113 @@ class TotaraClient:
                     seen.add(key)
                     yield row
 
+    # -- job assignments and hierarchies (local_esrsync 1.2.0) --------------------------------------------
+    def iter_job_assignments(self, changed_since=None, user_idnumbers=None, page_size: int | None = None):
+        """local_esrsync_job_assignments: job assignments (of non-deleted users) ordered by (time_modified, id), as
+        dicts with the keys of q.JOB_ASSIGNMENT_FIELDS: id, user_id and manager_user_id (strings; manager_user_id
+        None when no manager), idnumber, user_idnumber, fullname (None when none), start_date and end_date
+        ("YYYY-MM-DD" in Europe/London, or None), position_idnumber, organisation_idnumber, manager_ja_idnumber
+        (the idnumber of the manager's own job assignment), sortorder (int, 1 = the user's first) and time_modified
+        (int, unix seconds).
+
+        changed_since: unix seconds (int), a datetime, or a date (its midnight in Europe/London); inclusive.
+        user_idnumbers: only those users' job assignments (asked 200 at a time; an empty list yields nothing).
+        Delivery is at-least-once (a job assignment changed while paging comes again): rows are deduplicated on
+        (id, time_modified); remember the largest time_modified seen and pass it as changed_since next time.
+
+        Raises TotaraOperationUnavailable when the site's local_esrsync is missing or older than JOBS_VERSION."""
+        root = "local_esrsync_job_assignments"
+        variables: dict = {"pagination": {"limit": max(1, int(page_size or self.page_size))}}
+        if changed_since is not None:
+            variables["changed_since"] = _since_text(changed_since)
+        if user_idnumbers is None:
+            chunks = [None]
+        else:
+            values = list(dict.fromkeys(user_idnumbers))
+            chunks = [values[i:i + LOOKUP_CHUNK] for i in range(0, len(values), LOOKUP_CHUNK)]
+        seen = set()
+        for chunk in chunks:
+            page_vars = variables if chunk is None else dict(variables, user_idnumbers=chunk)
+            for items, _total in self._plugin_pages(root, q.JOB_ASSIGNMENTS, page_vars, "local_esrsync_job_assignment"):
+                for row in items:
+                    key = (row["id"], row["time_modified"])
+                    if key not in seen:
+                        seen.add(key)
+                        yield row
+
+    def upsert_job_assignments(self, items: list[dict]) -> list[dict]:
+        """local_esrsync_upsert_job_assignments: create or update job assignments, found by user and idnumber (the
+        ESR assignment id), in the order given (a manager's job assignment earlier in the list exists for later
+        items; lists longer than max_batch() go in several calls, one after another).
+
+        Item keys: user ({"id": Totara user id}, or the id itself), idnumber, and any of fullname, start_date,
+        end_date ("YYYY-MM-DD", a date, or None), position_idnumber, organisation_idnumber (None = none; an unknown
+        one is REJECTED, never created), manager ({"user_id", "ja_idnumber"} of the manager's own job assignment, or
+        None), sortorder_first (True: make it the user's first, the primary). A key left out keeps what Totara
+        holds. One result per item, in order: {index (position in `items`), status DONE | ALREADY (nothing
+        differed) | REJECTED, id (the job assignment's, a string; None when rejected), message (why rejected)}.
+        Resending is safe: what is already held comes back ALREADY."""
+        return self._plugin_batched(q.UPSERT_JOB_ASSIGNMENTS, "local_esrsync_upsert_job_assignments",
+                                    "local_esrsync_job_assignment", [_job_assignment_input(i) for i in items])
+
+    def upsert_hierarchy_items(self, kind: str, framework_idnumber: str, items: list[dict]) -> list[dict]:
+        """local_esrsync_upsert_hierarchy_items: positions (kind "POSITION") or organisations ("ORGANISATION") of
+        the framework with idnumber `framework_idnumber` (created, fullname = its idnumber, when missing), created or
+        updated by idnumber, never deleted. Items: {idnumber, fullname, shortname?, description?, parent_idnumber?}
+        (the parent must exist in that framework or come earlier in the list; a key left out keeps what Totara
+        holds; parent None = top level). One result per item as upsert_job_assignments."""
+        kind = _kind(kind)
+        items = [{k: v for k, v in i.items()} for i in items]
+        return self._plugin_batched(q.UPSERT_HIERARCHY_ITEMS, "local_esrsync_upsert_hierarchy_items",
+                                    "local_esrsync_hierarchy", items,
+                                    {"kind": kind, "framework": framework_idnumber})
+
+    def iter_hierarchy_items(self, kind: str, framework_idnumber: str | None = None, page_size: int | None = None):
+        """local_esrsync_hierarchy_items: positions or organisations (all frameworks, or one) in id order, as dicts
+        {id (string), idnumber, fullname, parent_idnumber (None at the top), framework_idnumber, time_modified (int)}."""
+        query = {"kind": _kind(kind), "pagination": {"limit": max(1, int(page_size or self.page_size))}}
+        if framework_idnumber is not None:
+            query["framework_idnumber"] = framework_idnumber
+        for items, _total in self._plugin_pages("local_esrsync_hierarchy_items", q.HIERARCHY_ITEMS, query,
+                                                "local_esrsync_hierarchy"):
+            yield from items
+
+    def _plugin_call(self, query: str, variables: dict, root: str, type_prefix: str, since_version: int) -> dict:
+        """One call of a plugin operation; TotaraOperationUnavailable when the site does not know it."""
+        try:
+            data = self.execute(query, variables)
+        except TotaraError as exc:
+            if _lacks(exc, root) or _lacks(exc, type_prefix):
+                raise _unavailable(root, since_version, exc.http_status) from exc
+            raise
+        if not isinstance(data, dict) or data.get(root) is None:
+            raise _unavailable(root, since_version, 200)
+        return data[root]
+
+    def _plugin_pages(self, root: str, query: str, variables: dict, type_prefix: str):
+        """_pages for a plugin query that may be missing from the site."""
+        cursor = None
+        while True:
+            page_vars = dict(variables)
+            if cursor:
+                page_vars["pagination"] = dict(variables.get("pagination") or {}, cursor=cursor)
+            result = self._plugin_call(query, {"q": page_vars}, root, type_prefix, JOBS_VERSION)
+            items = result.get("items") or []
+            yield items, result.get("total")
+            cursor = result.get("next_cursor") or ""
+            if not cursor or not items:
+                return
+
+    def _plugin_batched(self, query: str, root: str, type_prefix: str, items: list[dict],
+                        variables: dict | None = None) -> list[dict]:
+        """A batch operation called with top-level `items`, chunk after chunk; indexes are positions in `items`."""
+        results: list[dict] = []
+        for chunk in self._chunks(items):
+            answer = self._plugin_call(query, dict(variables or {}, items=chunk), root, type_prefix, JOBS_VERSION)
+            offset = len(results)
+            results.extend(dict(r, index=offset + i) for i, r in enumerate(_in_order(answer["items"], len(chunk))))
+        return results
+
     def _pages(self, root: str, query: str, variables: dict):
         """Follow next_cursor (same sort, same limit) until "" or an empty page; yields (items, total)."""
         cursor = None
@@ -380,6 +490,51 @@ def _not_sent(exc) -> bool:
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
     return isinstance(reason, NewConnectionError)
+
+
+def _lacks(exc: TotaraError, name: str) -> bool:
+    """A query error saying the schema has no field or type named `name...`: `Cannot query field "local_esrsync_x" on
+    type "Query".` (a validating endpoint) or `Type "local_esrsync_x..." not found in document.` (Totara 17)."""
+    text = exc.message or ""
+    return exc.category == FATAL_QUERY and name in text and (
+        text.startswith("Cannot query field") or "not found" in text)
+
+
+def _unavailable(root: str, since_version: int, http_status: int | None) -> TotaraOperationUnavailable:
+    return TotaraOperationUnavailable(
+        root, f"the site does not offer {root}: its local_esrsync plugin is missing or older than version "
+              f"{since_version}; install or upgrade totara/local_esrsync (docs/totara.md)", http_status)
+
+
+def _kind(kind: str) -> str:
+    value = str(kind).upper()
+    if value not in HIERARCHY_KINDS:
+        raise ValueError(f"hierarchy kind must be one of {', '.join(HIERARCHY_KINDS)}: {kind!r}")
+    return value
+
+
+def _job_assignment_input(item: dict) -> dict:
+    """A local_esrsync_job_assignment_input: the keys given (a key left out keeps Totara's value), dates as text,
+    the user as a reference."""
+    inp = {k: v for k, v in item.items()}
+    user = inp.get("user")
+    if user is not None and not isinstance(user, dict):
+        inp["user"] = {"id": str(user)}
+    for key in ("start_date", "end_date"):
+        if key in inp:
+            inp[key] = _date_text(inp[key])
+    manager = inp.get("manager")
+    if manager is not None:
+        inp["manager"] = {"user_id": str(manager["user_id"]), "ja_idnumber": manager["ja_idnumber"]}
+    return inp
+
+
+def _since_text(value):
+    """changed_since for a core_date argument: an int (unix seconds) as is, a datetime as its timestamp, a date as
+    "YYYY-MM-DD" (Totara parses it as midnight in the service account's timezone)."""
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    return _date_text(value)
 
 
 def _mark_input(item: dict) -> dict:

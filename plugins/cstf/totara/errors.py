@@ -48,6 +48,17 @@ class TotaraConfigError(TotaraError):
     """Credentials, site settings or deployment are wrong (token endpoint errors, error level None, ...)."""
 
 
+class TotaraOperationUnavailable(TotaraConfigError):
+    """The site does not offer an operation the caller asked for: our local_esrsync plugin is not installed, or is
+    older than the operation (a real Totara 17 site answers an unknown query field with HTTP 200 and empty data;
+    a validating one with `Cannot query field ...`). `operation` names the missing root field. Catch it to fall
+    back or to say "upgrade local_esrsync"; never retry."""
+
+    def __init__(self, operation: str, message: str, http_status: int | None = None):
+        super().__init__(message, FATAL_CONFIG, None, http_status)
+        self.operation = operation
+
+
 class TotaraRateLimited(TotaraError):
     """HTTP 429 persisted past max_retry_seconds."""
 

@@ -40,6 +40,25 @@ CREATE_USERS = ("mutation esr_create_users($i: local_esrsync_create_users_input!
 UPDATE_USERS = ("mutation esr_update_users($i: local_esrsync_update_users_input!) { local_esrsync_update_users(input: $i) "
                 "{ items { index status message user_id } } }")
 
+# Job assignments and hierarchies (local_esrsync 1.2.0): their types have no resolver class in the plugin, so a page
+# or a batch costs the root field's points whatever its length.
+JOB_ASSIGNMENT_FIELDS = ("id", "idnumber", "user_id", "user_idnumber", "fullname", "start_date", "end_date",
+                         "position_idnumber", "organisation_idnumber", "manager_user_id", "manager_ja_idnumber",
+                         "sortorder", "time_modified")
+JOB_ASSIGNMENTS = ("query esr_job_assignments($q: local_esrsync_job_assignments_query) "
+                   "{ local_esrsync_job_assignments(query: $q) { items { " + " ".join(JOB_ASSIGNMENT_FIELDS)
+                   + " } total next_cursor } }")
+UPSERT_JOB_ASSIGNMENTS = ("mutation esr_upsert_job_assignments($items: [local_esrsync_job_assignment_input!]!) "
+                          "{ local_esrsync_upsert_job_assignments(items: $items) { items { index status id message } } }")
+HIERARCHY_ITEM_FIELDS = ("id", "idnumber", "fullname", "parent_idnumber", "framework_idnumber", "time_modified")
+HIERARCHY_ITEMS = ("query esr_hierarchy_items($q: local_esrsync_hierarchy_items_query!) "
+                   "{ local_esrsync_hierarchy_items(query: $q) { items { " + " ".join(HIERARCHY_ITEM_FIELDS)
+                   + " } total next_cursor } }")
+UPSERT_HIERARCHY_ITEMS = ("mutation esr_upsert_hierarchy_items($kind: local_esrsync_hierarchy_kind!, "
+                          "$framework: String!, $items: [local_esrsync_hierarchy_item_input!]!) "
+                          "{ local_esrsync_upsert_hierarchy_items(kind: $kind, framework_idnumber: $framework, "
+                          "items: $items) { items { index status id message } } }")
+
 COMPLETION_FIELDS = ("id", "is_history", "user_id", "user_idnumber", "username", "certification_id",
                      "certification_idnumber", "certification_shortname", "state", "status", "renewal_status",
                      "certif_path", "time_completed", "time_window_opens", "time_expires", "baseline_time_expires",
