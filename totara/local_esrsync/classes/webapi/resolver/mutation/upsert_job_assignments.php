@@ -1,0 +1,61 @@
+<?php
+/**
+ * This file is part of the ESR-Totara CSTF interface.
+ *
+ * This program is free software: you can redistribute it and/or modify
+ * it under the terms of the GNU General Public License as published by
+ * the Free Software Foundation, either version 3 of the License, or
+ * (at your option) any later version.
+ *
+ * This program is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+ * GNU General Public License for more details.
+ *
+ * You should have received a copy of the GNU General Public License
+ * along with this program.  If not, see <http://www.gnu.org/licenses/>.
+ *
+ * @package local_esrsync
+ */
+
+
+
+namespace local_esrsync\webapi\resolver\mutation;
+
+use core\webapi\execution_context;
+use core\webapi\middleware\require_authenticated_user;
+use core\webapi\mutation_resolver;
+use local_esrsync\local\batch;
+use local_esrsync\local\job_assignment_writer;
+
+/**
+ * local_esrsync_upsert_job_assignments: job assignments created or updated by user and idnumber, in the order
+ * given, through Totara's job_assignment class; one result per item. The capabilities are Totara's own, checked per
+ * item on the user (totara/hierarchy:assignuserposition, and seeing the user's profile).
+ */
+class upsert_job_assignments extends mutation_resolver {
+
+    /**
+     * @param array $args
+     * @param execution_context $ec
+     * @return array
+     */
+    public static function resolve(array $args, execution_context $ec) {
+        $items = $args['items'] ?? [];
+        batch::check_size($items);
+        $results = batch::run($items, function (array $item) {
+            return job_assignment_writer::upsert($item);
+        });
+        foreach ($results as &$result) {
+            $result += ['id' => null];
+        }
+        return ['items' => $results];
+    }
+
+    /**
+     * @return array
+     */
+    public static function get_middleware(): array {
+        return [new require_authenticated_user()];
+    }
+}
