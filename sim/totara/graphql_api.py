@@ -48,7 +48,9 @@ def build(with_esrsync: bool):
         roots = {**ROOT_RESOLVERS[type_name], **jobs.ROOT_RESOLVERS[type_name]}
         for name, fld in schema.type_map[type_name].fields.items():
             fld.resolve = _costed(roots[name], cost)
-    for type_name, resolvers in TYPE_RESOLVERS.items():
+    type_resolvers = {name: {**TYPE_RESOLVERS.get(name, {}), **jobs.TYPE_RESOLVERS.get(name, {})}
+                      for name in (*TYPE_RESOLVERS, *jobs.TYPE_RESOLVERS)}
+    for type_name, resolvers in type_resolvers.items():
         if type_name in schema.type_map:
             for name, fld in schema.type_map[type_name].fields.items():
                 fld.resolve = resolvers.get(name) or (_text_default if fld.args else None)

@@ -449,6 +449,40 @@ def _upsert_hierarchy_items(_, info, kind, framework_idnumber, items):
     return {"items": [{"id": None, **r} for r in _batch(ctx, items, one)]}
 
 
+def _core_job_assignments(user, info):
+    """core_user.job_assignments: the user's job assignments in sortorder (the core type resolver's
+    job_assignment::get_all), when the caller may see the user's profile."""
+    if "moodle/user:viewdetails" in info.context.settings["denied_capabilities"] or user["id"] == 1:
+        return []
+    return info.context.store.all("SELECT * FROM job_assignment WHERE userid = ? ORDER BY sortorder", (user["id"],))
+
+
+def _core_fullname(ja, info, format=None):
+    """The job_assignment class's getter: an empty full name reads "Unnamed job assignment (ID: {idnumber})"."""
+    name = ja["fullname"]
+    return name if name is not None and name.strip() != "" else f"Unnamed job assignment (ID: {ja['idnumber']})"
+
+
+def _date(column):
+    def resolve(ja, info, format=None):
+        from . import scalars
+        return scalars.format_date(ja[column], format)
+    return resolve
+
+
+TYPE_RESOLVERS = {
+    "core_user": {"job_assignments": _core_job_assignments},
+    "totara_job_job_assignment": {
+        "fullname": _core_fullname,
+        "shortname": lambda ja, info, format=None: ja["shortname"],
+        "startdate": _date("startdate"), "enddate": _date("enddate"),
+        "positionid": lambda ja, info: ja["positionid"] or None,
+        "organisationid": lambda ja, info: ja["organisationid"] or None,
+        "managerjaid": lambda ja, info: ja["managerjaid"] or None,
+    },
+}
+
+
 ROOT_RESOLVERS = {
     "Query": {"local_esrsync_job_assignments": _job_assignments,
               "local_esrsync_hierarchy_items": _hierarchy_items},

@@ -7,7 +7,8 @@ import time
 
 ROOT_QUERY_COST, ROOT_MUTATION_COST = 5, 10
 # Object types backed by their own resolver class: every selected field costs 1 per record.
-COSTED_TYPES = {"core_user", "local_esrsync_certification_completion", "local_esrsync_evidence_item"}
+COSTED_TYPES = {"core_user", "local_esrsync_certification_completion", "local_esrsync_evidence_item",
+                "totara_job_job_assignment"}
 WINDOW = 60.0
 
 

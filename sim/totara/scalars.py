@@ -151,7 +151,5 @@ def format_date(ts, fmt: str | None):
         "DATETIMESECONDS": "%d/%m/%Y, %H:%M:%S", "TIME": "%H:%M", "TIMESHORT": "%H:%M",
         "DAYDATETIME": "%A, %d %B %Y, %H:%M",
     }
-    out = t.strftime(patterns.get(fmt, "%Y-%m-%dT%H:%M:%S%z"))
-    if fmt == "ISO8601":
-        out = out[:-2] + ":" + out[-2:]
-    return out
+    # ISO8601 is PHP's DATE_ISO8601 ("Y-m-d\TH:i:sO"): the offset without a colon, "+0100" (seen on a real 17.3 site).
+    return t.strftime(patterns.get(fmt, "%Y-%m-%dT%H:%M:%S%z"))

@@ -290,3 +290,22 @@ def test_job_assignment_fields_keep_what_they_are_given(target, client):
     assert (first["fullname"], first["start_date"], first["end_date"]) == ("<b>Band 5</b> & nights", "2024-03-31",
                                                                            "2024-03-31")
     assert rows[f"{staff['idnumber']}/M2"]["fullname"] is None  # "" is none, as Totara shows it
+
+
+def test_core_user_job_assignments_show_them_too(target, client, hierarchy):
+    boss, staff = new_user(client), new_user(client)
+    made = client.upsert_job_assignments([
+        {"user": {"id": boss["id"]}, "idnumber": "N1"},
+        {"user": {"id": staff["id"]}, "idnumber": "N2", "fullname": "Nurse", "start_date": "2024-01-02",
+         "position_idnumber": hierarchy["pos"][0], "manager": {"user_id": boss["id"], "ja_idnumber": "N1"}},
+        {"user": {"id": staff["id"]}, "idnumber": "N3", "sortorder_first": True}])
+    query = ("query ($q: local_esrsync_users_query) { local_esrsync_users(query: $q) { items { id job_assignments "
+             "{ id userid idnumber fullname startdate(format: ISO8601) enddate positionid organisationid managerjaid } } } }")
+    users = target.ok(query, {"q": {"idnumbers": [staff["idnumber"]]}})["local_esrsync_users"]["items"]
+    jas = users[0]["job_assignments"]
+    assert [j["idnumber"] for j in jas] == ["N3", "N2"]  # in sortorder
+    assert jas[0]["fullname"] == "Unnamed job assignment (ID: N3)"  # Totara's name for one without a full name
+    assert jas[1] == {"id": made[1]["id"], "userid": staff["id"], "idnumber": "N2", "fullname": "Nurse",
+                      "startdate": "2024-01-02T00:00:00+0000", "enddate": None, "positionid": jas[1]["positionid"],
+                      "organisationid": None, "managerjaid": made[0]["id"]}
+    assert jas[1]["positionid"] is not None
