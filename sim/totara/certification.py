@@ -1,6 +1,9 @@
 """Certification engine: assignment, Totara's import decision rules (§8) as used by
-local_esrsync_mark_certification_complete (§10.2), and the "update certification" cron (§7.4)."""
+local_esrsync_mark_certification_complete (§10.2), the "update certification" cron (§7.4) and the list of local_esrsync_certifications."""
 from __future__ import annotations
+
+import html
+import re
 
 from . import certmath as cm
 from .errors import ApiError
@@ -22,6 +25,35 @@ def find_certification(store, ref: dict | None) -> dict:
     if len(rows) != 1:
         raise ApiError("Certification reference must identify exactly one certification.")
     return rows[0]
+
+
+# Tags that separate words become a space; the plugin's certification_reader::BREAKING_TAGS.
+_BREAKING_TAGS = re.compile(r"<(?:br|hr|/?(?:p|div|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|blockquote|pre|section))\b[^>]*>",
+                            re.IGNORECASE)
+_TAGS = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
+_SPACES = re.compile("[ \t\n\r\f\x0b\u00a0]+")
+
+
+def plain_text(summary: str | None) -> str | None:
+    """A program summary as local_esrsync_certifications answers it: word-separating tags as spaces, other tags
+    removed, entities decoded, white space collapsed, trimmed; None when nothing is left."""
+    if not summary:
+        return None
+    text = html.unescape(_TAGS.sub("", _BREAKING_TAGS.sub(" ", summary)))
+    return _SPACES.sub(" ", text).strip() or None
+
+
+def list_certifications(store) -> list[dict]:
+    """Every certification (prog joined to certif on certifid) in program id order, as local_esrsync_certification."""
+    rows = store.all("SELECT p.*, c.activeperiod, c.windowperiod, c.recertifydatetype "
+                     "FROM prog p JOIN certif c ON c.id = p.certifid ORDER BY p.id")
+    return [{"id": r["id"], "certifid": r["certifid"], "idnumber": r["idnumber"] or "",
+             "shortname": r["shortname"] or "", "fullname": r["fullname"] or "",
+             "summary": plain_text(r.get("summary")),  # absent from a database made before it had the column
+             "visible": bool(r["visible"]), "active_period": r["activeperiod"], "window_period": r["windowperiod"],
+             "recertify_type": r["recertifydatetype"],
+             "recertify_type_name": cm.RECERTIFY_TYPE_NAMES.get(r["recertifydatetype"], "unknown")}
+            for r in rows]
 
 
 def _log(store, prog_id: int, user_id: int, changer: int, text: str, now: int) -> None:

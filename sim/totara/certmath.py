@@ -14,6 +14,8 @@ TZ = ZoneInfo("Europe/London")  # the site's server timezone (fixed for NHS site
 
 # Recertification date types (certif.recertifydatetype)
 COMPLETION, EXPIRY, FIXED = 1, 2, 3
+# Their names in local_esrsync_certifications (Totara's CERTIFRECERT_* constants: UNSET 0 is 'unset' there)
+RECERTIFY_TYPE_NAMES = {0: "unset", COMPLETION: "completion", EXPIRY: "expiry", FIXED: "fixed"}
 
 # certif_completion.status / renewalstatus / certifpath and the derived states (§7.2)
 STATUS_UNSET, STATUS_ASSIGNED, STATUS_INPROGRESS, STATUS_COMPLETED, STATUS_EXPIRED = 0, 1, 2, 3, 4

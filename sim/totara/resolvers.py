@@ -368,10 +368,18 @@ def _certification_completions(_, info, query=None):
     return {"items": items, "total": total, "next_cursor": next_cursor}
 
 
+def _certifications(_, info):
+    """local_esrsync_certifications: every certification; its type has no resolver class, so no per-field cost."""
+    ctx = info.context
+    require(ctx.settings, "local/esrsync:viewcompletions", "You do not have capabilities to view certifications.")
+    return certification.list_certifications(ctx.store)
+
+
 ROOT_RESOLVERS = {
     "Query": {"totara_webapi_status": _status, "core_user_users": _core_user_users,
               "local_esrsync_users": _esrsync_users, "local_esrsync_plugin": _plugin,
-              "local_esrsync_certification_completions": _certification_completions},
+              "local_esrsync_certification_completions": _certification_completions,
+              "local_esrsync_certifications": _certifications},
     "Mutation": {"core_user_create_user": _create_user, "core_user_update_user": _update_user,
                  "core_user_delete_user": _delete_user,
                  "local_esrsync_mark_certification_complete": _mark_complete,

@@ -51,7 +51,7 @@ CREATE TABLE user_info_data (
 );
 CREATE TABLE prog (
   id INTEGER PRIMARY KEY, fullname TEXT NOT NULL, shortname TEXT NOT NULL, idnumber TEXT NOT NULL DEFAULT '',
-  certifid INTEGER, visible INTEGER NOT NULL DEFAULT 1, available INTEGER NOT NULL DEFAULT 1,
+  summary TEXT, certifid INTEGER, visible INTEGER NOT NULL DEFAULT 1, available INTEGER NOT NULL DEFAULT 1,
   timecreated INTEGER NOT NULL DEFAULT 0, timemodified INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE certif (
@@ -208,6 +208,7 @@ class Store:
                 "recertifydatetype": {"COMPLETION": 1, "EXPIRY": 2, "FIXED": 3}[c["recertifydatetype"]],
                 "timemodified": now})
             self.insert("prog", {"fullname": c["fullname"], "shortname": c["shortname"], "idnumber": c["idnumber"],
+                                 "summary": c.get("summary"), "visible": int(c.get("visible", 1)),
                                  "certifid": certif_id, "timecreated": now, "timemodified": now})
         for t in fx.get("evidence_types", []):
             type_id = self.insert("totara_evidence_type", {

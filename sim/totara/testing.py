@@ -162,7 +162,9 @@ def _start_in_process(db: str, options: dict) -> SimHandle:
 
 def real_site_config() -> dict | None:
     """The real Totara 17 site (with local_esrsync) the environment names, as {url, client_id, client_secret,
-    cron}, or None. cron() runs the site's certification update task, or is None when there is no way to.
+    cron, capability}, or None. cron() runs the site's certification update task, or is None when there is no way
+    to; capability(name, allowed) allows or prohibits a capability of the service account's role, or is None
+    (only a site of totara/site/totara_site.py offers it).
 
     - TOTARA_URL, TOTARA_CLIENT_ID, TOTARA_CLIENT_SECRET; cron: TOTARA_CRON_CMD (a shell command), if set;
     - TOTARA_SITE_HOME: a site made by totara/site/totara_site.py (`make totara-site`);
@@ -173,7 +175,8 @@ def real_site_config() -> dict | None:
         cron = env.get("TOTARA_CRON_CMD")
         return {"url": env["TOTARA_URL"], "client_id": env.get("TOTARA_CLIENT_ID", ""),
                 "client_secret": env.get("TOTARA_CLIENT_SECRET", ""),
-                "cron": (lambda: subprocess.run(cron, shell=True, check=True, capture_output=True)) if cron else None}
+                "cron": (lambda: subprocess.run(cron, shell=True, check=True, capture_output=True)) if cron else None,
+                "capability": None}
     home = env.get("TOTARA_SITE_HOME")
     if env.get("TOTARA_SRC") and not home:
         home = str(DEFAULT_SITE_HOME)
@@ -189,4 +192,9 @@ def site_home_config(home: Path) -> dict:
     def cron() -> None:
         subprocess.run([sys.executable, str(SITE_TOOL), "cron", "--home", str(home)], check=True, capture_output=True)
 
-    return {"url": conn["host"], "client_id": conn["login"], "client_secret": conn["password"], "cron": cron}
+    def capability(name: str, allowed: bool) -> None:
+        subprocess.run([sys.executable, str(SITE_TOOL), "capability", name, "--set", "allow" if allowed else "prohibit",
+                        "--home", str(home)], check=True, capture_output=True)
+
+    return {"url": conn["host"], "client_id": conn["login"], "client_secret": conn["password"], "cron": cron,
+            "capability": capability}

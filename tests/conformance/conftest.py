@@ -19,14 +19,23 @@ def _simulator(tmp_path_factory):
 def target(request):
     if request.param == "simulator":
         sim = request.getfixturevalue("_simulator")
-        t = Target("simulator", sim.url, sim.client_id, sim.client_secret, cron=lambda: sim.control("cron"))
+        t = Target("simulator", sim.url, sim.client_id, sim.client_secret, cron=lambda: sim.control("cron"),
+                   capability=lambda name, allowed: _sim_capability(sim, name, allowed))
     else:
         config = real_site_config()
         if config is None:
             pytest.skip(NO_REAL_SITE)
-        t = Target("real", config["url"], config["client_id"], config["client_secret"], cron=config["cron"])
+        t = Target("real", config["url"], config["client_id"], config["client_secret"], cron=config["cron"],
+                   capability=config.get("capability"))
     yield t
     t.close()
+
+
+def _sim_capability(sim, name: str, allowed: bool) -> None:
+    """The simulator's way of taking a capability from the service account's role (site setting)."""
+    denied = set(sim.control("settings")["settings"]["denied_capabilities"])
+    denied = denied - {name} if allowed else denied | {name}
+    sim.control("settings", {"denied_capabilities": sorted(denied)})
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The Totara site a conformance test talks to: the simulator, or a real Totara 17 site with local_esrsync.
 
-Tests use only what both offer: the External API over HTTP with an API client's credentials, and "run the
-certification cron now". Each test makes its own users (unique names), so a real site needs no reset between
+Tests use only what both offer: the External API over HTTP with an API client's credentials, "run the
+certification cron now" and "take a capability from the service account's role" (a refused client). Each test makes its own users (unique names), so a real site needs no reset between
 tests. Simulator-only controls (clock, faults, seeding) are not used here; tests/sim/totara covers them.
 
 A real site is used when configured, by one of:
@@ -13,6 +13,7 @@ A real site is used when configured, by one of:
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Callable
@@ -34,6 +35,7 @@ class Target:
     client_id: str
     client_secret: str
     cron: Callable[[], None] | None = None
+    capability: Callable[[str, bool], None] | None = None   # (name, allowed) on the service account's role
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     _clients: list = field(default_factory=list, repr=False)
     _token: str | None = field(default=None, repr=False)
@@ -75,6 +77,19 @@ class Target:
     def debug(self, query: str, variables: dict | None = None) -> str:
         err = self.error(query, variables)
         return err.get("debugMessage") or (err.get("extensions") or {}).get("debugMessage")
+
+    @contextmanager
+    def without_capability(self, name: str):
+        """The service account's role lacks `name` inside the block (prohibited on a real site), then has it again."""
+        import pytest
+        if self.capability is None:
+            pytest.skip(f"{self.name}: no way to change the service account's capabilities configured "
+                        "(a site of make totara-site has one)")
+        self.capability(name, False)
+        try:
+            yield
+        finally:
+            self.capability(name, True)
 
     def run_cron(self) -> None:
         import pytest

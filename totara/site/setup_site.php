@@ -308,7 +308,7 @@ function setup_certifications(array $data): void {
                 'visible' => 1,
                 'availablefrom' => 0,
                 'availableuntil' => 0,
-                'summary' => '',
+                'summary' => $c['summary'] ?? '',
             ]);
             $prog = $DB->get_record('prog', ['id' => $program->id], '*', MUST_EXIST);
             site_change("certification {$c['idnumber']} created (program id {$prog->id})");
@@ -353,6 +353,11 @@ function setup_certifications(array $data): void {
             $DB->update_record('certif', (object)$update);
             \totara_certification\event\certification_updated::create_from_instance(new program($prog->id))->trigger();
             site_change("certification {$c['idnumber']} settings: " . implode(', ', array_diff(array_keys($update), ['id', 'timemodified'])));
+        }
+        $summary = $c['summary'] ?? '';
+        if ((string)$prog->summary !== $summary) {
+            $DB->update_record('prog', (object)['id' => $prog->id, 'summary' => $summary, 'timemodified' => time()]);
+            site_change("certification {$c['idnumber']} summary set");
         }
         if (!$prog->visible || (int)$prog->available !== AVAILABILITY_TO_STUDENTS) {
             $DB->update_record('prog', (object)['id' => $prog->id, 'visible' => 1, 'availablefrom' => 0,

@@ -11,6 +11,7 @@ home; the tree itself is never modified.
     python3 totara/site/totara_site.py stop | status | connection
     python3 totara/site/totara_site.py cron                          # certification window/expiry task
     python3 totara/site/totara_site.py php admin/cli/cron.php        # any PHP CLI script inside server/
+    python3 totara/site/totara_site.py capability local/esrsync:viewcompletions --set prohibit   # or allow
 
 What `up` builds (home: <repo>/work/totara-site unless --home): PHP 8.2 packages when missing (root
 only), a private PostgreSQL 15 cluster on its own port (5433; the machine's own PostgreSQL is not
@@ -815,6 +816,28 @@ def cmd_cron(args) -> int:
     return site.php(["admin/tool/task/cli/schedule_task.php", f"--execute={CERT_TASK}"])
 
 
+# Sets one capability of the service account's role in the system context (argv: role, capability, permission).
+CAPABILITY_PHP = r"""
+define('CLI_SCRIPT', true);
+require('config.php');
+require_once($CFG->libdir . '/accesslib.php');
+[, $shortname, $capability, $permission] = $argv;
+$role = $DB->get_record('role', ['shortname' => $shortname], '*', MUST_EXIST);
+$permissions = ['allow' => CAP_ALLOW, 'prohibit' => CAP_PROHIBIT];
+assign_capability($capability, $permissions[$permission], $role->id, context_system::instance()->id, true);
+echo "{$shortname}: {$capability} = {$permission}\n";
+"""
+
+
+def cmd_capability(args) -> int:
+    """Allow or prohibit one capability on the service account's role (tests of a refused client use it)."""
+    site = require_site(args.home)
+    if not site.pg_running():
+        raise SiteError("PostgreSQL is not running: run `up` first")
+    role = json.loads(SITE_DATA.read_text())["role"]["shortname"]
+    return site.php(["-r", CAPABILITY_PHP, "--", role, args.capability, args.set])
+
+
 def require_site(home) -> Site:
     site = Site(home)
     if not site.exists:
@@ -859,11 +882,15 @@ def build_parser() -> argparse.ArgumentParser:
                            f"php admin/tool/task/cli/schedule_task.php --execute='{CERT_TASK}'; "
                            "with --all the whole cron, php admin/cli/cron.php")
     cron.add_argument("--all", action="store_true", help="run the whole cron (admin/cli/cron.php) instead")
+    cap = command("capability", "allow or prohibit one capability on the service account's role (system "
+                                "context), e.g. to see a refused client; `up` grants the role's capabilities again")
+    cap.add_argument("capability", help="e.g. local/esrsync:viewcompletions")
+    cap.add_argument("--set", choices=("allow", "prohibit"), required=True)
     return p
 
 
 COMMANDS = {"up": cmd_up, "reset": cmd_reset, "stop": cmd_stop, "status": cmd_status,
-            "connection": cmd_connection, "php": cmd_php, "cron": cmd_cron}
+            "connection": cmd_connection, "php": cmd_php, "cron": cmd_cron, "capability": cmd_capability}
 
 
 def main(argv: list[str] | None = None) -> int:

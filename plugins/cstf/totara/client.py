@@ -32,6 +32,7 @@ LOOKUP_CHUNK = 200  # local_esrsync_users accepts at most 200 idnumbers / userna
 DEFAULT_BATCH_SIZE = 200  # items per local_esrsync batch call; the plugin's own maximum caps it (500 by default)
 USERS_BATCH_VERSION = 2026120401  # the first local_esrsync version with local_esrsync_create_users / _update_users
 JOBS_VERSION = 2026120407  # the first local_esrsync version (release 1.2.0) with job assignments and hierarchies
+CERTIFICATIONS_VERSION = 2026120408  # the first local_esrsync version (release 1.3.0) with local_esrsync_certifications
 HIERARCHY_KINDS = ("POSITION", "ORGANISATION")
 
 
@@ -330,6 +331,30 @@ class TotaraClient:
         {shortname: data} or the API's list. Returns {outcome, item {id, name}}."""
         inp = _evidence_input(user, source_key, type=type, name=name, custom_fields=custom_fields)
         return self.execute(q.CREATE_EVIDENCE, {"i": inp})["local_esrsync_create_evidence_item"]
+
+    def list_certifications(self) -> list[dict]:
+        """local_esrsync_certifications: every certification of the site, in program id order, one call (no paging:
+        the list costs 5 points whatever its length). Each a dict with the keys of q.CERTIFICATION_FIELDS: id and
+        certifid (strings: the program id, which certification references and completions use, and the certif id),
+        idnumber ("" when none), shortname, fullname, summary (plain text, None when empty), visible (bool),
+        active_period and window_period (as Totara stores them: "3 year", "2 month"), recertify_type (int: Totara's
+        CERTIFRECERT_* value, 0 unset, 1 completion date, 2 expiry date, 3 fixed) and recertify_type_name
+        ("unset", "completion", "expiry", "fixed").
+
+        Raises TotaraOperationUnavailable when the site's local_esrsync lacks the query (not installed, or older
+        than version CERTIFICATIONS_VERSION), TotaraBusinessError when the service account may not read it
+        (capability local/esrsync:viewcompletions)."""
+        root = "local_esrsync_certifications"
+        try:
+            data = self.execute(q.CERTIFICATIONS)
+        except TotaraError as exc:
+            if _lacks(exc, "local_esrsync_certification"):  # the field, or its type
+                raise _unavailable(root, CERTIFICATIONS_VERSION, exc.http_status) from exc
+            raise
+        # A real site answers an unknown root field with HTTP 200, no errors and "data": [] (real-totara.md §4).
+        if not isinstance(data, dict) or root not in data:
+            raise _unavailable(root, CERTIFICATIONS_VERSION, 200)
+        return data[root]
 
     def iter_certification_completions(self, changed_since=None, include_history: bool = True,
                                        fields=q.COMPLETION_FIELDS, page_size: int | None = None):

@@ -40,6 +40,12 @@ CREATE_USERS = ("mutation esr_create_users($i: local_esrsync_create_users_input!
 UPDATE_USERS = ("mutation esr_update_users($i: local_esrsync_update_users_input!) { local_esrsync_update_users(input: $i) "
                 "{ items { index status message user_id } } }")
 
+# local_esrsync_certification has no resolver class in the plugin: the whole list costs the root query's 5 points.
+CERTIFICATION_FIELDS = ("id", "certifid", "idnumber", "shortname", "fullname", "summary", "visible", "active_period",
+                        "window_period", "recertify_type", "recertify_type_name")
+CERTIFICATIONS = ("query esr_certifications { local_esrsync_certifications { "
+                  + " ".join(CERTIFICATION_FIELDS) + " } }")
+
 # Job assignments and hierarchies (local_esrsync 1.2.0): their types have no resolver class in the plugin, so a page
 # or a batch costs the root field's points whatever its length.
 JOB_ASSIGNMENT_FIELDS = ("id", "idnumber", "user_id", "user_idnumber", "fullname", "start_date", "end_date",

@@ -199,6 +199,59 @@ def test_evidence_errors(api, jane, change, message):
     assert api.debug(EVIDENCE, evidence_input(**change)) == message
 
 
+# -- certifications ----------------------------------------------------------------------------------------
+
+CERTIFICATIONS = ("query { local_esrsync_certifications { id certifid idnumber shortname fullname summary visible "
+                  "active_period window_period recertify_type recertify_type_name } }")
+
+
+def test_certifications_are_the_fixture_with_totara_names(api):
+    import yaml
+
+    from sim.totara.store import DEFAULT_FIXTURE
+    fixture = yaml.safe_load(DEFAULT_FIXTURE.read_text())["certifications"]
+    certs = api.ok(CERTIFICATIONS)["local_esrsync_certifications"]
+    assert [c["idnumber"] for c in certs] == [f["idnumber"] for f in fixture]
+    assert [c["id"] for c in certs] == [str(i) for i in range(1, len(fixture) + 1)]
+    for cert, f in zip(certs, fixture):
+        assert (cert["shortname"], cert["fullname"], cert["active_period"], cert["window_period"], cert["visible"]) \
+            == (f["shortname"], f["fullname"], f["activeperiod"], f["windowperiod"], True)
+        assert cert["recertify_type_name"] == f["recertifydatetype"].lower()
+        assert cert["recertify_type"] == {"COMPLETION": 1, "EXPIRY": 2, "FIXED": 3}[f["recertifydatetype"]]
+    assert certs[0]["summary"] == "Fire safety awareness & evacuation. Renew every 2 years."
+
+
+def test_hidden_certification_without_idnumber_is_listed(api, sim):
+    import yaml
+
+    from sim.totara.store import DEFAULT_FIXTURE
+    fixture = yaml.safe_load(DEFAULT_FIXTURE.read_text())
+    fixture["certifications"].append({"idnumber": "", "shortname": "LOCAL-ONLY", "fullname": "Local induction",
+                                      "recertifydatetype": "EXPIRY", "activeperiod": "6 month",
+                                      "windowperiod": "1 month", "visible": 0})
+    sim.control("reset", {"fixture": fixture})
+    last = api.ok(CERTIFICATIONS)["local_esrsync_certifications"][-1]
+    assert (last["shortname"], last["idnumber"], last["visible"], last["active_period"], last["recertify_type_name"]) \
+        == ("LOCAL-ONLY", "", False, "6 month", "expiry")
+
+
+def test_certifications_cost_only_the_root_query(api, sim):
+    # local_esrsync_certification has no resolver class in the plugin: its fields cost nothing (§4).
+    sim.control("settings", {"max_query_complexity": 5})
+    assert len(api.ok(CERTIFICATIONS)["local_esrsync_certifications"]) == 10
+
+
+@pytest.mark.parametrize("html,text", [
+    ("<p>Fire safety &amp; evacuation.</p><p>Every <strong>2</strong> years.</p>", "Fire safety & evacuation. Every 2 years."),
+    ("", None), (None, None), ("  <br> <p></p>", None), ("a&nbsp;&nbsp;b\n\tc", "a b c"), ("x<br/>y", "x y"),
+    ("&lt;b&gt; &quot;q&quot; &#039;s&#039;", "<b> \"q\" 's'"), ("<ul><li>one</li><li>two</li></ul>", "one two"),
+    ("<!-- note -->Plain", "Plain"),
+])
+def test_summary_as_plain_text(html, text):
+    from sim.totara.certification import plain_text
+    assert plain_text(html) == text
+
+
 # -- labelling and the off switch --------------------------------------------------------------------------
 
 def test_schema_descriptions_label_the_extension(api, sim):
@@ -211,6 +264,7 @@ def test_switched_off_the_site_has_no_plugin(api, sim):
     # As a real site without the plugin answers: unknown fields are left out, unknown variable types refused.
     sim.control("settings", {"esrsync_enabled": False})
     assert api.call("query { local_esrsync_users { total } }") == (200, {"data": []})
+    assert api.call("query { local_esrsync_certifications { id } }") == (200, {"data": []})
     err = api.error(EVIDENCE, evidence_input())
     assert err["message"] == 'Type "local_esrsync_create_evidence_item_input" not found in document.'
     assert err["extensions"] == {"category": "graphql"}
@@ -232,6 +286,8 @@ def test_cli_switch_and_start_up_log(tmp_path):
     ("local/esrsync:createevidence", EVIDENCE, evidence_input(), "You do not have capabilities to create evidence."),
     ("local/esrsync:viewcompletions", COMPLETIONS, {"q": {}},
      "You do not have capabilities to view certification completions."),
+    ("local/esrsync:viewcompletions", "query { local_esrsync_certifications { id } }", {},
+     "You do not have capabilities to view certifications."),
 ])
 def test_missing_plugin_capabilities(api, sim, capability, query, variables, message):
     sim.control("settings", {"denied_capabilities": [capability]})

@@ -30,6 +30,6 @@ $string['esrsync:viewcompletions'] = 'View certification completions through the
 $string['maxbatchsize'] = 'Maximum items per batch call';
 $string['maxbatchsize_desc'] = 'The most items one batch mutation accepts (1 to 1000). Larger requests are refused as a whole; each item of an accepted batch gets its own result.';
 $string['settings'] = 'ESR CSTF sync';
-$string['settings_intro'] = 'This plugin adds operations to Totara\'s External API (Development > API) for the ESR to Totara CSTF interface: users by idnumber, username or change time; certification completions recorded with the Upload Completion Records rules; evidence bank items created once per source key; completions read back. Give its capabilities to the role of the API client\'s service account.';
+$string['settings_intro'] = 'This plugin adds operations to Totara\'s External API (Development > API) for the ESR to Totara CSTF interface: users by idnumber, username or change time; certification completions recorded with the Upload Completion Records rules; evidence bank items created once per source key; completions read back; the certifications listed. Give its capabilities to the role of the API client\'s service account.';
 
 $string['userdataitemsource_keys'] = 'ESR sync evidence source keys';
