@@ -19,12 +19,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cstf.applier import CompetenceApplier, Outcome
-from cstf.config.mappings import MappingSet, load_mappings, mappings_path
+from cstf.config.mappings import MappingSet, mappings_path
 from cstf.inbound import InboundJob, current_state
 from cstf.ledger.db import ANALYZE_AFTER_ROWS
 from cstf.ledger.outbound import OutboundLedger
 from cstf.lifecycle import _report_path, run_dir, snapshot_path, write_plan_csv
-from cstf.reconcile.competences import plan_competences
+from cstf.ledger.mapping_store import MappingStore, unmapped_counts
+from cstf.reconcile.competences import evidence_action_ids, plan_competences
+from cstf.totara.errors import TotaraBusinessError, TotaraOperationUnavailable
 from cstf.staging.store import write_parquet_atomic
 
 log = logging.getLogger(__name__)
@@ -46,11 +48,31 @@ def plan_path(job: InboundJob) -> Path:
 
 
 def load_trust_mappings(job: InboundJob) -> MappingSet:
+    """The trust's mappings from the state DB (mapping administration); a trust with none yet is seeded from its
+    mapping file, which after that is only read by `cstf mappings import`."""
+    store = MappingStore(job.db)
     path = mappings_path(job.settings.trusts_dir, job.vpd)
-    if not Path(path).exists():
-        log.warning("VPD %s has no mappings file (%s): every achievement goes to the evidence bank", job.vpd, path)
-        return MappingSet(mappings=[], source=str(path))
-    return load_mappings(path)
+    if not store.has_mappings(job.vpd):
+        if not Path(path).exists():
+            log.warning("VPD %s has no mappings (state DB) and no mapping file (%s): every achievement goes to the "
+                        "evidence bank", job.vpd, path)
+            return MappingSet(mappings=[], source=str(path))
+        store.seed_from_file(job.vpd, path)
+    return store.mapping_set(job.vpd)
+
+
+def list_certifications(job: InboundJob, client) -> int | None:
+    """Totara's certification list for the administration page (suggestions, unknown-certification checks). A site
+    whose local_esrsync predates the list keeps the last one seen, with a warning: nothing else depends on it."""
+    try:
+        certifications = client.list_certifications()
+    except (TotaraOperationUnavailable, TotaraBusinessError, AttributeError) as exc:  # an older plugin, no capability
+        log.warning("VPD %s: Totara's certification list is not available (%s): the mapping page keeps the last "
+                    "list seen", job.vpd, exc)
+        return None
+    n = MappingStore(job.db).replace_certifications(job.vpd, certifications, run_id=job.ctx.run_id)
+    log.info("VPD %s: %d Totara certification(s) listed", job.vpd, n)
+    return n
 
 
 def take_completions_snapshot(job: InboundJob, client) -> dict:
@@ -64,6 +86,7 @@ def take_completions_snapshot(job: InboundJob, client) -> dict:
         write_parquet_atomic(table, path)
         job.audit("snapshot_completions", "ok", counts={"completions": table.num_rows})
         log.info("Totara completions snapshot: %d rows -> %s", table.num_rows, path)
+        list_certifications(job, client)
     return {"completions": str(path), "rows": pq.read_metadata(path).num_rows}
 
 
@@ -78,10 +101,9 @@ def _deleted_this_run(job: InboundJob) -> pa.Table:
     return pa.concat_tables(parts) if parts else None
 
 
-def _skip_created_evidence(job: InboundJob, actions: pa.Table) -> pa.Table:
+def _skip_created_evidence(actions: pa.Table, done: set[str]) -> pa.Table:
     """An evidence item, once created, never changes (its source key is fixed): an earlier run's done action
     is recorded as a skip instead of being sent again. (local_esrsync has no evidence query to compare with.)"""
-    done = job.db.done_action_ids(job.vpd, STEP)
     if not done or actions.num_rows == 0:
         return actions
     again = pc.and_(pc.equal(actions["kind"], "add_evidence"), pc.is_in(actions["action_id"], value_set=pa.array(sorted(done))))
@@ -95,13 +117,31 @@ def _skip_created_evidence(job: InboundJob, actions: pa.Table) -> pa.Table:
     return actions
 
 
+NOW_MAPPED = ("; in the evidence bank until its competence was mapped: certified by this run")
+
+
+def _note_newly_mapped(actions: pa.Table, done: set[str], vpd: str) -> pa.Table:
+    """A mark_complete of an achievement an earlier run put in the evidence bank (its competence had no confirmed
+    mapping then) says so in its reason: the plan shows what a new mapping certifies. Certified once: the next
+    run finds the completion in Totara (already_in_totara)."""
+    mark = pc.equal(actions["kind"], "mark_complete")
+    if not done or not pc.any(mark).as_py():
+        return actions
+    banked = pc.and_(mark, pc.is_in(evidence_action_ids(actions, vpd), value_set=pa.array(sorted(done))))
+    if not pc.any(banked).as_py():
+        return actions
+    reason = pc.if_else(banked, pc.binary_join_element_wise(actions["reason"], NOW_MAPPED, ""), actions["reason"])
+    return actions.set_column(actions.schema.get_field_index("reason"), "reason", reason)
+
+
 def make_plan(job: InboundJob) -> dict:
     users = pq.read_table(snapshot_path(job))
     completions = pq.read_table(completions_path(job))
     echo = OutboundLedger(job.db).as_table(job.vpd).select(["person_id", "competence_id", "date_achieved"])
     result = plan_competences(current_state(job), users, completions, load_trust_mappings(job), job.trust,
                               job.ctx.run_date, vpd=job.vpd, echo=echo, deleted=_deleted_this_run(job))
-    actions = _skip_created_evidence(job, result.actions)
+    done = job.db.done_action_ids(job.vpd, STEP)
+    actions = _note_newly_mapped(_skip_created_evidence(result.actions, done), done, job.vpd)
     write_parquet_atomic(actions, plan_path(job))
     job.db.record_plan(job.ctx.run_id, job.vpd, STEP, plan_audit_rows(actions), try_number=job.ctx.try_number)
     by_rule = _count_by_rule(actions)
@@ -203,7 +243,7 @@ def record_status(job: InboundJob, client) -> dict:
     """The competence status of the trust after this run (ESR versus Totara, compliance) replaces the
     previous one in the state DB, and the mapping set in force is recorded (reports compliance,
     differences, mappings). The account list is this run's user snapshot, as for the plan."""
-    from cstf.ledger.status import file_sha256, record_mapping_set, replace_status
+    from cstf.ledger.status import mapping_set_sha256, record_mapping_set, replace_status
     from cstf.reconcile.competences import ACTION_SCHEMA
     from cstf.reconcile.status import build_status
 
@@ -212,10 +252,12 @@ def record_status(job: InboundJob, client) -> dict:
     result = build_status(plan, current_state(job), pq.read_table(snapshot_path(job)), completions_after_apply(job, client),
                           mappings, job.trust, job.ctx.run_date, vpd=job.vpd, run_id=job.ctx.run_id)
     stored = replace_status(job.db, job.vpd, result.rows, result.compliance)
-    sha = file_sha256(mappings.source) if mappings.source else None
-    if sha:
-        stored.update(record_mapping_set(job.db, job.vpd, mappings.table(), sha256=sha, source=mappings.source,
-                                         run_id=job.ctx.run_id))
+    if mappings.mappings:
+        stored.update(record_mapping_set(job.db, job.vpd, mappings.table(), sha256=mapping_set_sha256(mappings),
+                                         source=mappings.source, run_id=job.ctx.run_id))
+    stored["unmapped_competences"] = MappingStore(job.db).replace_unmapped(
+        job.vpd, unmapped_counts(plan, current_state(job).get("competences")), as_of=str(job.ctx.run_date),
+        run_id=job.ctx.run_id)
     counts = result.counts()
     job.audit("competence_status", "ok", counts=counts)
     log.info("VPD %s competence status: %s", job.vpd, counts)

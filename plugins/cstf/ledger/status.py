@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -167,9 +166,10 @@ def difference_counts(rows: pa.Table) -> pa.Table:
                      "as_of": g["as_of"], "run_id": g["run_id"]})
 
 
-def file_sha256(path: str | Path) -> str | None:
-    p = Path(path)
-    return hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+def mapping_set_sha256(mappings) -> str:
+    """The identity of a mapping set (cstf.config.mappings.MappingSet): its rows' content, in order."""
+    rows = [{k: str(getattr(m, k)) for k in MAPPING_ROW_FIELDS} for m in mappings.mappings]
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
 
 
 def _row_key(r: dict) -> str:

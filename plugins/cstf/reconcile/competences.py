@@ -237,6 +237,20 @@ def _key(code: np.ndarray, days: np.ndarray) -> np.ndarray:
     return (code.astype("int64") << _DAY_BITS) + (np.nan_to_num(days, nan=-25568.0).astype("int64") + 25568)
 
 
+def evidence_action_ids(actions: pa.Table, vpd: str) -> pa.Array:
+    """For each action's achievement, the id its add_evidence action has, or had in the run that put it in the
+    evidence bank (the material of _build's ids for an evidence item): tells a mark_complete of an achievement an
+    earlier run banked because its competence had no confirmed mapping then."""
+    def col(name: str) -> pa.Array:
+        c = actions[name]
+        return c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+    material = _cat('{"date":', *_qp(pc.cast(col("completion_date"), pa.string()), "null"),
+                    ',"element":', *_qp(col("competency_element_id"), "null"),
+                    ',"kind":"add_evidence","person_id":', *_qp(col("person_id"), "null"),
+                    ',"target":', *_qp(col("competence_id"), "null"), ',"vpd":' + _dumps(vpd) + "}")
+    return pa.array(_sha(material), pa.string())
+
+
 # --- the planner ----------------------------------------------------------------------------
 
 def plan_competences(current: dict[str, pa.Table], users: pa.Table, completions: pa.Table, mappings: MappingSet,
