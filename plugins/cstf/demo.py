@@ -225,3 +225,13 @@ def print_accounts(db: StateDB) -> None:
             elif status:
                 c[status] += 1
         print("Competences in Totara (all runs): " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+    with db.engine.connect() as conn:
+        jobs = conn.execute(text(
+            "SELECT p.kind, o.message, o.status FROM plan_actions p JOIN action_outcomes o "
+            "ON o.run_id = p.run_id AND o.action_id = p.action_id WHERE p.step = 'jobs'")).all()
+    if jobs:
+        words = {"upsert_position": "positions", "upsert_organisation": "organisations", "create_job": "job assignments created",
+                 "update_job": "job assignments updated", "end_job": "job assignments ended"}
+        j = Counter(words.get(kind, kind) if status == "done" and message != "ALREADY" else status
+                    for kind, message, status in jobs if status != "done" or message != "ALREADY")
+        print("Job assignments in Totara (all runs): " + ", ".join(f"{k} {v}" for k, v in sorted(j.items())))

@@ -196,3 +196,13 @@ def test_primary_only_and_people_without_accounts():
 @pytest.mark.parametrize("name, title", [("700100|Staff Nurse|1", "Staff Nurse"), ("Porter", "Porter"), ("", "")])
 def test_position_titles(name, title):
     assert position_title(name) == title
+
+
+def test_an_organisation_whose_parent_esr_does_not_list_is_kept_without_one():
+    t = Totara()
+    cur = state([asg("1", "10")], orgs=(("500100", "Ward 7", "500001"), ("500200", "Estates", "500100")))
+    plan = run(t, cur, users("1"))
+    assert t.items[("organisation", "500100")]["parent_idnumber"] is None
+    assert t.items[("organisation", "500200")]["parent_idnumber"] == "500100"
+    assert any("name a parent ESR does not list" in w for w in plan.warnings)
+    assert run(t, cur, users("1")).actions.num_rows == 0

@@ -210,6 +210,14 @@ def plan_jobs(current: dict[str, pa.Table], users: pa.Table, jobs: pa.Table | No
         pd.DataFrame(columns=list(HIERARCHY_COLUMNS))
     known = {(k, i) for k, i in zip(T["kind"], T["idnumber"])}
     if js.hierarchy == "sync" and not H.empty:
+        # A parent ESR does not list (and Totara does not hold) would refuse the item: send it without one.
+        have = set(zip(H["kind"], H["idnumber"])) | known
+        orphan = (H["parent_idnumber"] != "") & ~pd.Series([(k, p) in have for k, p in zip(H["kind"], H["parent_idnumber"])],
+                                                          index=H.index)
+        if orphan.any():
+            warnings.append(f"{int(orphan.sum())} ESR organisation(s) name a parent ESR does not list: kept in Totara "
+                            f"without a parent (e.g. {', '.join(sorted(H.loc[orphan, 'idnumber'])[:5])})")
+            H.loc[orphan, "parent_idnumber"] = ""
         M = H.merge(T, on=["kind", "idnumber"], how="left", suffixes=("", "_t"), indicator=True)
         new = M["_merge"] == "left_only"
         changed = ~new & ((M["fullname"] != M["fullname_t"]) | (M["parent_idnumber"] != M["parent_idnumber_t"]))
