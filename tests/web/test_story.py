@@ -54,5 +54,5 @@ def test_job_assignment_events_read_as_sentences():
     assert s.text == ("job assignment update for ESR assignment 70000011 planned by rule manager_changed from "
                       "GO_999_GDW_GOC_20240604_00000104.DAT line 7 (manager: changed)")
     done = sentence({"event": "applied", "kind": "end_job", "status": "done", "target": "job:70000011",
-                     "at": "2024-06-30T09:00:00"})
-    assert done.text == "job assignment end for ESR assignment 70000011 done in Totara" and done.tone == "ok"
+                     "at": "2024-06-30T09:00:00", "totara_id": "41"})
+    assert done.text == "job assignment end for ESR assignment 70000011 done in Totara (job assignment 41)"

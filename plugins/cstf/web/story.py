@@ -78,7 +78,8 @@ def sentence(row: dict) -> Sentence:
             text += f" ({change})"
         return Sentence(when, text, "warn" if status == "held" else "ok")
     if event == "applied":
-        user = f" (user {row['totara_id']})" if row.get("totara_id") else ""
+        noun = "job assignment" if kind in JOB_KINDS else "user"
+        user = f" ({noun} {row['totara_id']})" if row.get("totara_id") else ""
         text = f"{what}{target} {STATUS_WORDS.get(status, status)}{user}"
         if status in ("rejected", "failed") and message:
             text += f": {message}"
