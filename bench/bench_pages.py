@@ -98,6 +98,7 @@ def _app_requests(s: dict, run_id: str) -> list[tuple[str, str]]:
     for p in s["people"]:
         urls.append((f"person timeline {p}", f"/people/{quote(p, safe='')}"))
     urls.append(("mapping admin", f"/mapping-admin/{s['vpd']}"))   # reads mapping-sized tables, not per person
+    urls.append(("trust settings", f"/settings/{s['vpd']}"))
     return urls
 
 
