@@ -7,7 +7,7 @@
     cstf config check [--trusts DIR]
     cstf mappings check|profile|import|export --vpd V [--workdir DIR]
     cstf demo [--workdir DIR] [--totara-site HOME]
-    cstf trust status|unlock --vpd V [--run-id RUN]
+    cstf trust status|unlock|settings-history --vpd V [--run-id RUN]
     cstf report compliance|differences|mappings --vpd V [--subject S] [--organisation O] [--kind K] [--csv FILE]
     cstf audit person ID|run RUN_ID [--vpd V] [--csv FILE]
 """
