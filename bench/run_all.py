@@ -41,7 +41,7 @@ QUICK_SIZES = (300, 1_000)
 ROWS = ["stage", "validate", "plan users (steady)", "plan users (initial load)", "plan competences",
         "apply users", "apply users: whole plan (projected)", "apply competences",
         "apply competences: whole plan (projected)", "outbound (plan + file)", "competence status: a day",
-        "pages: slowest (SQLite)",
+        "plan job assignments (first load)", "plan job assignments (a day)", "pages: slowest (SQLite)",
         "pages: slowest (PostgreSQL)", "CSV download", "state DB built", "peak RSS"]
 
 
