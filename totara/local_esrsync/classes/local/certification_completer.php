@@ -60,6 +60,12 @@ final class certification_completer {
     /** @var program_assigner */
     private $assigner;
 
+    /** @var \core\lock\lock|null the lock on the user of the last item (see lock_user()) */
+    private $lock = null;
+
+    /** @var int|null the user $lock is for */
+    private $lockeduserid = null;
+
     /**
      * @param int $now
      */
@@ -90,17 +96,43 @@ final class certification_completer {
             throw new \coding_exception('Unknown import action ' . $action);
         }
 
-        // Calls for the same user and certification are serialised: the second sees what the first wrote.
+        $this->lock_user((int)$user->id);
+        return $this->mark_locked($user, $cert, $timecompleted, $timedue, $action);
+    }
+
+    /**
+     * Calls writing the same user's certifications are serialised: the second sees what the first wrote. The lock is
+     * kept from one item to the next while they name the same user (a batch usually lists a person's completions
+     * together: one lock for all of them instead of one for each, about four statements an item) and so also until
+     * the item's transaction has committed; it is released when an item names another user (a call holds one lock at
+     * most, so two calls cannot wait for each other) and by release(), which the resolvers call after their last
+     * commit.
+     *
+     * @param int $userid
+     */
+    private function lock_user(int $userid): void {
+        if ($this->lock !== null && $this->lockeduserid === $userid) {
+            return;
+        }
+        $this->release();
         $factory = \core\lock\lock_config::get_lock_factory('local_esrsync');
-        $lock = $factory->get_lock("certif_{$cert->certifid}_{$user->id}", self::LOCK_TIMEOUT);
+        $lock = $factory->get_lock("certif_user_{$userid}", self::LOCK_TIMEOUT);
         if (!$lock) {
             throw new esrsync_exception('Another request is recording a completion for this user and certification; try again.');
         }
-        try {
-            return $this->mark_locked($user, $cert, $timecompleted, $timedue, $action);
-        } finally {
-            $lock->release();
+        $this->lock = $lock;
+        $this->lockeduserid = $userid;
+    }
+
+    /**
+     * Releases the lock the last item took, if any. Call it once the items' transactions are over.
+     */
+    public function release(): void {
+        if ($this->lock !== null) {
+            $this->lock->release();
         }
+        $this->lock = null;
+        $this->lockeduserid = null;
     }
 
     /**
@@ -270,15 +302,15 @@ final class certification_completer {
             }
             $newprog->timecreated = $this->now;
         }
-        $message = certif_calculate_completion_description($newcert, $newprog,
-            'User certified by local_esrsync (ESR)');
-        if (!certif_write_completion($newcert, $newprog, $message)) {
+        // certif_write_completion() logs the record it wrote with Totara's own description after this message.
+        if (!certif_write_completion($newcert, $newprog, 'User certified by local_esrsync (ESR)')) {
             $errors = certif_get_completion_errors($newcert, $newprog);
             throw new esrsync_exception('Totara refused the completion record: ' . implode(', ', array_keys($errors)));
         }
-        $currentid = (int)$DB->get_field('certif_completion', 'id',
+        // An update keeps the record's id; an insert gives a new one.
+        $currentid = !empty($newcert->id) ? (int)$newcert->id : (int)$DB->get_field('certif_completion', 'id',
             ['certifid' => $cert->certifid, 'userid' => $user->id], MUST_EXIST);
-        return $this->result($outcome, $created, ['current', $currentid], $cert, $user);
+        return $this->result($outcome, $created, ['current', $currentid], $cert, $user, $currentid);
     }
 
     /**
@@ -334,11 +366,14 @@ final class certification_completer {
     /**
      * @return array
      */
-    private function result(string $outcome, bool $created, array $record, \stdClass $cert, \stdClass $user): array {
+    private function result(string $outcome, bool $created, array $record, \stdClass $cert, \stdClass $user,
+                            int $currentid = 0): array {
         global $DB;
 
-        $currentid = (int)$DB->get_field('certif_completion', 'id',
-            ['certifid' => $cert->certifid, 'userid' => $user->id], MUST_EXIST);
+        if (!$currentid) {
+            $currentid = (int)$DB->get_field('certif_completion', 'id',
+                ['certifid' => $cert->certifid, 'userid' => $user->id], MUST_EXIST);
+        }
         return [
             'outcome' => $outcome,
             'assignment_created' => $created,

@@ -44,9 +44,13 @@ class mark_certification_complete extends mutation_resolver {
 
         self::require_capability();
         $completer = new certification_completer(time());
-        $transaction = $DB->start_delegated_transaction();
-        $result = $completer->mark($args['input']);
-        $transaction->allow_commit();
+        try {
+            $transaction = $DB->start_delegated_transaction();
+            $result = $completer->mark($args['input']);
+            $transaction->allow_commit();
+        } finally {
+            $completer->release();
+        }
         return [
             'outcome' => $result['outcome'],
             'assignment_created' => $result['assignment_created'],

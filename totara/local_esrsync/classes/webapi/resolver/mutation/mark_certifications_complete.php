@@ -44,16 +44,20 @@ class mark_certifications_complete extends mutation_resolver {
         $items = $args['input']['items'] ?? [];
         batch::check_size($items);
         $completer = new certification_completer(time());
-        $results = batch::run($items, function (array $item) use ($completer) {
-            $result = $completer->mark($item);
-            $duplicate = $result['outcome'] === certification_completer::SKIPPED_DUPLICATE;
-            return [
-                'status' => $duplicate ? batch::ALREADY : batch::DONE,
-                'outcome' => $result['outcome'],
-                'assignment_created' => $result['assignment_created'],
-                'current_id' => $result['current'],
-            ];
-        });
+        try {
+            $results = batch::run($items, function (array $item) use ($completer) {
+                $result = $completer->mark($item);
+                $duplicate = $result['outcome'] === certification_completer::SKIPPED_DUPLICATE;
+                return [
+                    'status' => $duplicate ? batch::ALREADY : batch::DONE,
+                    'outcome' => $result['outcome'],
+                    'assignment_created' => $result['assignment_created'],
+                    'current_id' => $result['current'],
+                ];
+            });
+        } finally {
+            $completer->release();
+        }
         // The current rows are read only when the caller asked for them.
         $info = $ec->get_resolve_info();
         $selection = $info ? $info->getFieldSelection(2) : [];
