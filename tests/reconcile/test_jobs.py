@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from cstf.config.trust import TrustSettings
-from cstf.reconcile.jobs import SNAPSHOT_COLUMNS, plan_jobs, position_title
+from cstf.reconcile.jobs import SNAPSHOT_COLUMNS, plan_jobs, position_title, position_titles
 
 D = date(2024, 6, 3)
 SETTINGS = TrustSettings(vpd="999", jobs={"enabled": True})
@@ -196,6 +196,7 @@ def test_primary_only_and_people_without_accounts():
 @pytest.mark.parametrize("name, title", [("700100|Staff Nurse|1", "Staff Nurse"), ("Porter", "Porter"), ("", "")])
 def test_position_titles(name, title):
     assert position_title(name) == title
+    assert position_titles([name, name]).tolist() == [title, title]
 
 
 def test_an_organisation_whose_parent_esr_does_not_list_is_kept_without_one():

@@ -33,13 +33,9 @@ class _Admin:
         return "/login"
 
 
-@pytest.fixture()
-def env(tmp_path, monkeypatch, totara_sim):
-    return {**scenario_env(tmp_path, monkeypatch, 'vpd: "999"\n', MAPPINGS), "sim": totara_sim}
-
-
-def test_an_evidence_banked_competence_mapped_by_an_administrator_is_certified_once(inbound_dag, env):
-    feed, sim = env["feed"], env["sim"]
+def bank_sharps(inbound_dag, feed, sim, extra=()) -> None:
+    """Two days of a trust through esr_inbound: persons 3 and 5 get accounts, then Sharps achievements (competence
+    4100, no mapping) that go to the evidence bank; `extra` achievements come with them."""
     rows = [organisation(), competence("3002", "NHS|CSTF|Information Governance - 1 Year|"), competence("4100", SHARPS)]
     for pid in ("3", "5"):
         rows += [person(pid, D, emp_no=f"3000000{pid}", email=f"p{pid}@example.nhs.uk", hire=date(2020, 1, 1)),
@@ -48,11 +44,20 @@ def test_an_evidence_banked_competence_mapped_by_an_administrator_is_certified_o
     sim.control("clock", {"set": "2024-06-01T09:00:00", "freeze": True})
     run_dag(inbound_dag, D)
     feed.delta(date(2024, 6, 2), [achievement("3", "301", "4100", SHARPS, date(2024, 2, 10)),
-                                  achievement("5", "501", "4100", SHARPS, date(2023, 11, 5)),
-                                  achievement("5", "502", "3002", "NHS|CSTF|Information Governance - 1 Year|",
-                                              date(2024, 3, 1))])
+                                  achievement("5", "501", "4100", SHARPS, date(2023, 11, 5)), *extra])
     sim.control("clock", {"set": "2024-06-02T09:00:00", "freeze": True})
     run_dag(inbound_dag, date(2024, 6, 2))
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch, totara_sim):
+    return {**scenario_env(tmp_path, monkeypatch, 'vpd: "999"\n', MAPPINGS), "sim": totara_sim}
+
+
+def test_an_evidence_banked_competence_mapped_by_an_administrator_is_certified_once(inbound_dag, env):
+    feed, sim = env["feed"], env["sim"]
+    bank_sharps(inbound_dag, feed, sim, extra=[achievement("5", "502", "3002", "NHS|CSTF|Information Governance - 1 Year|",
+                                                           date(2024, 3, 1))])
     assert len(sim.control("state")["evidence_items"]) == 2          # both Sharps achievements banked
     assert ("30000003", "CSTF-HSW-3Y") not in completions(sim)
 

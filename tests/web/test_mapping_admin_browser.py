@@ -14,35 +14,20 @@ import requests
 from cstf.config import Settings
 from cstf.ledger import StateDB
 from cstf.ledger.mapping_store import MappingStore
-from tests.scenarios.builder import achievement, assignment, competence, organisation, person, run_dag, scenario_env
+from tests.scenarios.builder import run_dag, scenario_env
+from tests.scenarios.test_mapping_administration import MAPPINGS, bank_sharps
 from tests.scenarios.test_competences import completions
 
 from .live import sign_in, start_api_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.timeout(1800)]
-D = date(2024, 6, 1)
-SHARPS = "999|LOCAL|Health and Safety Sharps - 3 Years|"
-MAPPINGS = """mappings:
-  - {competence_id: "3002", competence_name: IG, certification: CSTF-IG-1Y, direction: both, valid_from: 2020-01-01, status: confirmed}
-"""
 
 
 @pytest.fixture()
 def trust(tmp_path, monkeypatch, totara_sim, inbound_dag):
     """Two days of a trust through esr_inbound: two people's Sharps achievements go to the evidence bank."""
     env = scenario_env(tmp_path, monkeypatch, 'vpd: "999"\n', MAPPINGS)
-    feed = env["feed"]
-    rows = [organisation(), competence("3002", "NHS|CSTF|Information Governance - 1 Year|"), competence("4100", SHARPS)]
-    for pid in ("3", "5"):
-        rows += [person(pid, D, emp_no=f"3000000{pid}", email=f"p{pid}@example.nhs.uk", hire=date(2020, 1, 1)),
-                 assignment(pid, f"{pid}1", D, number=f"3000000{pid}")]
-    feed.full(D, rows)
-    totara_sim.control("clock", {"set": "2024-06-01T09:00:00", "freeze": True})
-    run_dag(inbound_dag, D)
-    feed.delta(date(2024, 6, 2), [achievement("3", "301", "4100", SHARPS, date(2024, 2, 10)),
-                                  achievement("5", "501", "4100", SHARPS, date(2023, 11, 5))])
-    totara_sim.control("clock", {"set": "2024-06-02T09:00:00", "freeze": True})
-    run_dag(inbound_dag, date(2024, 6, 2))
+    bank_sharps(inbound_dag, env["feed"], totara_sim)
     assert len(totara_sim.control("state")["evidence_items"]) == 2
     return {**env, "sim": totara_sim, "url": Settings.from_env().state_db_url}
 

@@ -174,14 +174,10 @@ class MappingStore:
                  "visible": None if c.get("visible") is None else int(bool(c.get("visible"))),
                  "at": now, "run": run_id} for c in certifications]
         rows = list({r["idnumber"]: r for r in rows if r["idnumber"]}.values())  # a certification without idnumber can't be mapped
-        with self.db.engine.begin() as conn:
-            conn.execute(text("DELETE FROM totara_certifications WHERE vpd = :vpd"), {"vpd": vpd})
-            if rows:
-                conn.execute(text(
-                    "INSERT INTO totara_certifications (vpd, idnumber, shortname, fullname, active_period, recertify, "
-                    "visible, listed_at, run_id) VALUES (:vpd, :idnumber, :shortname, :fullname, :active_period, "
-                    ":recertify, :visible, :at, :run)"), rows)
-        return len(rows)
+        return self._replace(vpd, "totara_certifications", (
+            "INSERT INTO totara_certifications (vpd, idnumber, shortname, fullname, active_period, recertify, "
+            "visible, listed_at, run_id) VALUES (:vpd, :idnumber, :shortname, :fullname, :active_period, "
+            ":recertify, :visible, :at, :run)"), rows)
 
     def certifications(self, vpd: str) -> list[dict]:
         with self.db.engine.connect() as conn:
@@ -190,15 +186,20 @@ class MappingStore:
                 "totara_certifications WHERE vpd = :vpd ORDER BY idnumber"), {"vpd": vpd})]
 
     def replace_unmapped(self, vpd: str, counts: list[dict], *, as_of: str, run_id: str | None) -> int:
+        return self._replace(vpd, "unmapped_competences", (
+            "INSERT INTO unmapped_competences (vpd, competence_id, competence_name, achievements, people, "
+            "evidence_items, first_achieved, last_achieved, as_of, run_id) VALUES (:vpd, :competence_id, "
+            ":competence_name, :achievements, :people, :evidence_items, :first_achieved, :last_achieved, "
+            ":as_of, :run_id)"), [{**c, "vpd": vpd, "as_of": as_of, "run_id": run_id} for c in counts])
+
+    def _replace(self, vpd: str, table: str, insert: str, rows: list[dict]) -> int:
+        """A trust's rows of a per-run table (table: a name of this module's, never user input) replaced in one
+        transaction."""
         with self.db.engine.begin() as conn:
-            conn.execute(text("DELETE FROM unmapped_competences WHERE vpd = :vpd"), {"vpd": vpd})
-            if counts:
-                conn.execute(text(
-                    "INSERT INTO unmapped_competences (vpd, competence_id, competence_name, achievements, people, "
-                    "evidence_items, first_achieved, last_achieved, as_of, run_id) VALUES (:vpd, :competence_id, "
-                    ":competence_name, :achievements, :people, :evidence_items, :first_achieved, :last_achieved, "
-                    ":as_of, :run_id)"), [{**c, "vpd": vpd, "as_of": as_of, "run_id": run_id} for c in counts])
-        return len(counts)
+            conn.execute(text(f"DELETE FROM {table} WHERE vpd = :vpd"), {"vpd": vpd})
+            if rows:
+                conn.execute(text(insert), rows)
+        return len(rows)
 
     def unmapped(self, vpd: str) -> list[dict]:
         with self.db.engine.connect() as conn:

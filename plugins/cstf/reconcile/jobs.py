@@ -29,6 +29,9 @@ import pyarrow.compute as pc
 
 from cstf.config.trust import JobSettings, TrustSettings
 from cstf.esr.layouts import Layouts, load_layouts
+from cstf.reconcile.columns import day_values as _days
+from cstf.reconcile.columns import iso_days as _iso
+from cstf.reconcile.columns import text_values as _text
 from cstf.reconcile.users import ACTION_SCHEMA, action_id
 from cstf.staging.current import slice_on
 
@@ -48,31 +51,14 @@ class JobPlan:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _text(table: pa.Table | None, name: str) -> np.ndarray:
-    if table is None:
-        return np.array([], dtype=object)
-    if name not in table.column_names:
-        return np.full(table.num_rows, "", dtype=object)
-    col = table[name]
-    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-        col = pc.cast(col, pa.string())
-    return pc.fill_null(pc.utf8_trim_whitespace(col), "").to_numpy(zero_copy_only=False).astype(object)
-
-
-def _days(table: pa.Table, name: str) -> np.ndarray:
-    if name not in table.column_names:
-        return np.full(table.num_rows, np.nan)
-    col = pc.cast(pc.cast(table[name], pa.date32()), pa.int32())
-    return pc.fill_null(pc.cast(col, pa.float64()), np.nan).to_numpy(zero_copy_only=False).astype("float64")
-
-
-def _iso(days) -> np.ndarray:
-    d = np.asarray(days, dtype="float64")
-    out = np.full(len(d), "", dtype=object)
-    ok = ~np.isnan(d)
-    if ok.any():
-        out[ok] = np.datetime_as_string(d[ok].astype("int64").astype("datetime64[D]"), unit="D").astype(object)
-    return out
+def position_titles(names) -> np.ndarray:
+    """position_title for a whole column, with Arrow's string kernels (no Python call per row)."""
+    arr = pa.array(np.asarray(names, dtype=object), pa.string())
+    parts = pc.split_pattern(arr, "|")
+    second = pc.utf8_trim_whitespace(pc.list_element(pc.if_else(pc.greater_equal(pc.list_value_length(parts), 2), parts,
+                                                                 pa.scalar(["", ""], pa.list_(pa.string()))), 1))
+    title = pc.if_else(pc.equal(second, ""), pc.utf8_trim_whitespace(arr), second)
+    return pc.fill_null(title, "").to_numpy(zero_copy_only=False).astype(object)
 
 
 def position_title(name: str) -> str:
@@ -302,7 +288,7 @@ def plan_jobs(current: dict[str, pa.Table], users: pa.Table, jobs: pa.Table | No
 
     # Desired values of each selected current assignment.
     A["fullname"] = np.where(A["job_name"] != "", A["job_name"],
-                             np.where(A["position_name"] != "", [position_title(n) for n in A["position_name"]],
+                             np.where(A["position_name"] != "", position_titles(A["position_name"]),
                                       "Assignment " + A["assignment_number"].where(A["assignment_number"] != "", A["assignment_id"])))
     A["start_date"], A["end_date"] = _iso(A["start_date_d"]), _iso(A["end_d"])
     known_ids = {kind: np.array([i for k, i in known if k == kind], dtype=object) for kind in ("position", "organisation")}

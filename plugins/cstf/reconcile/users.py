@@ -27,6 +27,9 @@ import pyarrow.compute as pc
 
 from cstf.config.trust import DATE_SOURCES, TrustSettings, UserSettings
 from cstf.esr.layouts import Layouts, load_layouts
+from cstf.reconcile.columns import day_values as _days
+from cstf.reconcile.columns import iso_days as _iso
+from cstf.reconcile.columns import text_values as _text
 from cstf.staging.current import slice_on
 
 ACTION_SCHEMA = pa.schema([
@@ -60,34 +63,6 @@ class UserPlan:
 
 
 # --- small column helpers -------------------------------------------------------------------
-
-def _text(table: pa.Table, name: str) -> np.ndarray:
-    """A string column, trimmed, nulls as "" (object array); missing column -> all ""."""
-    if name not in table.column_names:
-        return np.full(table.num_rows, "", dtype=object)
-    col = table[name]
-    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-        col = pc.cast(col, pa.string())
-    return pc.fill_null(pc.utf8_trim_whitespace(col), "").to_numpy(zero_copy_only=False).astype(object)
-
-
-def _days(table: pa.Table, name: str) -> np.ndarray:
-    """A date32 column as float days since 1970 (NaN for null); missing column -> all NaN."""
-    if name not in table.column_names:
-        return np.full(table.num_rows, np.nan)
-    col = pc.cast(pc.cast(table[name], pa.date32()), pa.int32())
-    return pc.fill_null(pc.cast(col, pa.float64()), np.nan).to_numpy(zero_copy_only=False).astype("float64")
-
-
-def _iso(days: pd.Series | np.ndarray) -> np.ndarray:
-    """Float days -> 'YYYY-MM-DD' strings ("" for NaN), vectorised."""
-    d = np.asarray(days, dtype="float64")
-    ok = ~np.isnan(d)
-    out = np.full(len(d), "", dtype=object)
-    if ok.any():
-        out[ok] = np.datetime_as_string(d[ok].astype("int64").astype("datetime64[D]"), unit="D").astype(object)
-    return out
-
 
 def _ts_to_iso(values: pd.Series) -> np.ndarray:
     """Totara date custom field data (unix timestamp at 12:00 UTC) -> 'YYYY-MM-DD' ("" if blank)."""
