@@ -20,8 +20,8 @@
 
 defined('MOODLE_INTERNAL') || die();
 
-$plugin->version   = 2026120409;       // YYYYMMDDXX.
+$plugin->version   = 2026120500;       // YYYYMMDDXX.
 $plugin->requires  = 2022110800;       // Totara 17.
 $plugin->component = 'local_esrsync';
 $plugin->maturity  = MATURITY_STABLE;
-$plugin->release   = '1.3.1';
+$plugin->release   = '1.4.0';

@@ -57,14 +57,14 @@ final class certification_completer {
     /** @var array users and certifications already resolved in this call, by reference */
     private $resolved = [];
 
+    /** @var string[][]|null the columns of certif_completion ('cc') and prog_completion ('pc') */
+    private $columns = null;
+
     /** @var program_assigner */
     private $assigner;
 
-    /** @var \core\lock\lock|null the lock on the user of the last item (see lock_user()) */
-    private $lock = null;
-
-    /** @var int|null the user $lock is for */
-    private $lockeduserid = null;
+    /** @var \core\lock\lock[] the locks this call holds, by user id (see lock_user() and prepare()) */
+    private $locks = [];
 
     /**
      * @param int $now
@@ -81,6 +81,22 @@ final class certification_completer {
      * @return array outcome, assignment_created, record (['current'|'history', id]) and current (row id)
      */
     public function mark(array $input): array {
+        [$user, $cert, $timecompleted, $timedue, $action] = $this->check($input);
+        $this->lock_user((int)$user->id);
+        $result = $this->mark_locked($user, $cert, $timecompleted, $timedue, $action);
+        if ($result['assignment_created']) {
+            $this->assigner->reported((int)$cert->progid, (int)$user->id);
+        }
+        return $result;
+    }
+
+    /**
+     * The checks of an input that come before any write.
+     *
+     * @param array $input
+     * @return array user, certification, time completed, time due, action
+     */
+    private function check(array $input): array {
         $user = $this->resolve('user', $input['user'] ?? null);
         $cert = $this->resolve('certification', $input['certification'] ?? null);
         if (empty($input['completion_date'])) {
@@ -95,44 +111,108 @@ final class certification_completer {
         if (!in_array($action, [self::SAVE_TO_HISTORY, self::CERTIFY_UNCERTIFIED, self::CERTIFY_IF_NEWER], true)) {
             throw new \coding_exception('Unknown import action ' . $action);
         }
-
-        $this->lock_user((int)$user->id);
-        return $this->mark_locked($user, $cert, $timecompleted, $timedue, $action);
+        return [$user, $cert, $timecompleted, $timedue, $action];
     }
 
     /**
-     * Calls writing the same user's certifications are serialised: the second sees what the first wrote. The lock is
+     * Before a batch's items: locks all their users and adds, one certification at a time, the assignments they need
+     * (program_assigner::ensure_all()), so that each item only records its completion. Items that fail their checks
+     * are left out (they are rejected, with the reason, when their turn comes, and assign nobody).
+     *
+     * A certification that shares a course with another certification of the batch is left to the items: whether an
+     * assignment raises Totara's duplicate course exception depends on the order the two are assigned in. Anything
+     * that goes wrong here only means that the items assign their users themselves, one at a time, as without it.
+     *
+     * @param array $items local_esrsync_mark_certification_complete_input items
+     */
+    public function prepare(array $items): void {
+        $users = [];
+        $pairs = [];
+        foreach ($items as $item) {
+            try {
+                [$user, $cert] = $this->check($item);
+            } catch (\Throwable $e) {
+                continue;
+            }
+            $users[(int)$user->id] = true;
+            $pairs[(int)$cert->progid][(int)$user->id] = true;
+        }
+        try {
+            if (!$pairs || !$this->lock_users(array_keys($users))) {
+                return;
+            }
+            $owners = [];
+            foreach (array_keys($pairs) as $programid) {
+                foreach ($this->assigner->courses($programid) as $courseid) {
+                    $owners[$courseid][$programid] = true;
+                }
+            }
+            foreach ($owners as $programs) {
+                if (count($programs) > 1) {
+                    $pairs = array_diff_key($pairs, $programs);
+                }
+            }
+            foreach ($pairs as $programid => $userids) {
+                $this->assigner->ensure_all($programid, array_keys($userids));
+            }
+        } catch (\Throwable $e) {
+            // The items lock and assign their users one at a time.
+            $this->release();
+        }
+    }
+
+    /**
+     * Calls writing the same user's certifications are serialised: the second sees what the first wrote. A lock is
      * kept from one item to the next while they name the same user (a batch usually lists a person's completions
      * together: one lock for all of them instead of one for each, about four statements an item) and so also until
-     * the item's transaction has committed; it is released when an item names another user (a call holds one lock at
-     * most, so two calls cannot wait for each other) and by release(), which the resolvers call after their last
-     * commit.
+     * the item's transaction has committed. A call that needs another user's lock first releases the ones it holds,
+     * so that it never waits while holding one; only prepare() takes many, in the order of user ids, which every call
+     * follows, so calls never wait for each other in a circle. release(), which the resolvers call after their last
+     * commit, releases them all.
      *
      * @param int $userid
      */
     private function lock_user(int $userid): void {
-        if ($this->lock !== null && $this->lockeduserid === $userid) {
+        if (isset($this->locks[$userid])) {
             return;
         }
         $this->release();
-        $factory = \core\lock\lock_config::get_lock_factory('local_esrsync');
-        $lock = $factory->get_lock("certif_user_{$userid}", self::LOCK_TIMEOUT);
-        if (!$lock) {
+        if (!$this->lock_users([$userid])) {
             throw new esrsync_exception('Another request is recording a completion for this user and certification; try again.');
         }
-        $this->lock = $lock;
-        $this->lockeduserid = $userid;
     }
 
     /**
-     * Releases the lock the last item took, if any. Call it once the items' transactions are over.
+     * Takes the users' locks in the order of their ids (those not held yet). When one cannot be had, releases all.
+     *
+     * @param int[] $userids
+     * @return bool true when all are held
+     */
+    private function lock_users(array $userids): bool {
+        sort($userids);
+        $factory = \core\lock\lock_config::get_lock_factory('local_esrsync');
+        foreach ($userids as $userid) {
+            if (isset($this->locks[$userid])) {
+                continue;
+            }
+            $lock = $factory->get_lock("certif_user_{$userid}", self::LOCK_TIMEOUT);
+            if (!$lock) {
+                $this->release();
+                return false;
+            }
+            $this->locks[$userid] = $lock;
+        }
+        return true;
+    }
+
+    /**
+     * Releases the locks the call holds, if any. Call it once the items' transactions are over.
      */
     public function release(): void {
-        if ($this->lock !== null) {
-            $this->lock->release();
+        foreach ($this->locks as $lock) {
+            $lock->release();
         }
-        $this->lock = null;
-        $this->lockeduserid = null;
+        $this->locks = [];
     }
 
     /**
@@ -164,9 +244,7 @@ final class certification_completer {
         global $DB;
 
         $created = $this->assigner->ensure((int)$cert->progid, (int)$user->id);
-        $current = $DB->get_record('certif_completion', ['certifid' => $cert->certifid, 'userid' => $user->id]);
-        $progcompletion = $DB->get_record('prog_completion',
-            ['programid' => $cert->progid, 'userid' => $user->id, 'coursesetid' => 0]);
+        [$current, $progcompletion, $duplicate] = $this->read($cert, $user, $timecompleted);
         $state = $current ? certif_get_completion_state($current) : null;
 
         // The same completion time held anywhere: a duplicate, nothing written.
@@ -174,8 +252,6 @@ final class certification_completer {
                 && (int)$current->timecompleted === $timecompleted) {
             return $this->result(self::SKIPPED_DUPLICATE, $created, ['current', (int)$current->id], $cert, $user);
         }
-        $duplicate = $DB->get_field('certif_completion_history', 'id',
-            ['certifid' => $cert->certifid, 'userid' => $user->id, 'timecompleted' => $timecompleted], IGNORE_MULTIPLE);
         if ($duplicate) {
             return $this->result(self::SKIPPED_DUPLICATE, $created, ['history', (int)$duplicate], $cert, $user);
         }
@@ -213,6 +289,55 @@ final class certification_completer {
                 return $this->certify($cert, $user, null, $progcompletion, $baseline, $timecompleted, $timedue,
                     self::CERTIFIED, $created, $current);
         }
+    }
+
+    /**
+     * The user's current certification completion record, program completion record and the id of a history record
+     * with the same completion time, if any: what three get_record() calls would give, in one statement.
+     *
+     * @param \stdClass $cert
+     * @param \stdClass $user
+     * @param int $timecompleted
+     * @return array certif_completion row or null, prog_completion row (course set 0) or false, history id or 0
+     */
+    private function read(\stdClass $cert, \stdClass $user, int $timecompleted): array {
+        global $DB;
+
+        if ($this->columns === null) {
+            $this->columns = [
+                'cc' => array_keys($DB->get_columns('certif_completion')),
+                'pc' => array_keys($DB->get_columns('prog_completion')),
+            ];
+        }
+        $select = [];
+        foreach ($this->columns as $alias => $columns) {
+            foreach ($columns as $column) {
+                $select[] = "{$alias}.{$column} AS {$alias}_{$column}";
+            }
+        }
+        $sql = "SELECT 1 AS one, " . implode(', ', $select) . ",
+                       (SELECT MIN(h.id)
+                          FROM {certif_completion_history} h
+                         WHERE h.certifid = :hcertifid AND h.userid = :huserid AND h.timecompleted = :htimecompleted
+                       ) AS duplicateid
+                  FROM (SELECT 1 AS one) x
+             LEFT JOIN {certif_completion} cc ON cc.certifid = :certifid AND cc.userid = :userid
+             LEFT JOIN {prog_completion} pc ON pc.programid = :programid AND pc.userid = :puserid AND pc.coursesetid = 0";
+        $row = $DB->get_record_sql($sql, ['hcertifid' => $cert->certifid, 'huserid' => $user->id,
+            'htimecompleted' => $timecompleted, 'certifid' => $cert->certifid, 'userid' => $user->id,
+            'programid' => $cert->progid, 'puserid' => $user->id], MUST_EXIST);
+        $records = [];
+        foreach ($this->columns as $alias => $columns) {
+            $record = null;
+            if ($row->{$alias . '_id'} !== null) {
+                $record = new \stdClass();
+                foreach ($columns as $column) {
+                    $record->$column = $row->{$alias . '_' . $column};
+                }
+            }
+            $records[$alias] = $record;
+        }
+        return [$records['cc'], $records['pc'] ?? false, (int)$row->duplicateid];
     }
 
     /**

@@ -45,6 +45,7 @@ class mark_certifications_complete extends mutation_resolver {
         batch::check_size($items);
         $completer = new certification_completer(time());
         try {
+            $completer->prepare($items);
             $results = batch::run($items, function (array $item) use ($completer) {
                 $result = $completer->mark($item);
                 $duplicate = $result['outcome'] === certification_completer::SKIPPED_DUPLICATE;
