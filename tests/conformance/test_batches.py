@@ -47,6 +47,28 @@ def test_items_are_processed_in_order(target, client):
     assert [r["outcome"] for r in results] == ["CERTIFIED", "ARCHIVED_AND_CERTIFIED", "ADDED_TO_HISTORY"]
 
 
+def test_each_user_is_assigned_once_per_certification(target, client):
+    """Several people and certifications in one batch (local_esrsync 1.4.0 assigns them a certification at a time
+    before the items): each (user, certification) says assignment_created on its first item that is written, never on
+    a refused one, and the results are those of the items one by one."""
+    a, b, c = new_user(client), new_user(client), new_user(client)
+    items = [item(a, FIRE_2Y, days_ago(300)), item(b, FIRE_2Y, days_ago(300)), item(a, IG_1Y, days_ago(40)),
+             {**item(c, IG_1Y, days_ago(40)), "completion_date": "2099-01-01"},
+             item(a, FIRE_2Y, days_ago(30)), item(b, FIRE_2Y, days_ago(400)), item(c, IG_1Y, days_ago(20)),
+             item(b, IG_1Y, days_ago(20))]
+    results = target.ok(MANY, {"i": {"items": items}})["local_esrsync_mark_certifications_complete"]["items"]
+    assert [(r["status"], r["outcome"], r["assignment_created"]) for r in results] == [
+        ("DONE", "CERTIFIED", True), ("DONE", "CERTIFIED", True), ("DONE", "CERTIFIED", True),
+        ("REJECTED", None, False), ("DONE", "ARCHIVED_AND_CERTIFIED", False), ("DONE", "ADDED_TO_HISTORY", False),
+        ("DONE", "CERTIFIED", True), ("DONE", "CERTIFIED", True)]
+    assert sorted((r["certification_idnumber"], r["is_history"]) for r in rows_of(target, b)) == \
+        [(FIRE_2Y, False), (FIRE_2Y, True), (IG_1Y, False)]
+
+    again = target.ok(MANY, {"i": {"items": items}})["local_esrsync_mark_certifications_complete"]["items"]
+    assert [(r["status"], r["assignment_created"]) for r in again] == \
+        [("ALREADY", False)] * 3 + [("REJECTED", False)] + [("ALREADY", False)] * 4
+
+
 def test_batch_over_the_maximum_is_refused_whole(target, client):
     size = target.ok(PLUGIN)["local_esrsync_plugin"]["max_batch_size"]
     user = new_user(client)
