@@ -60,3 +60,29 @@ def test_rules_are_counted_in_the_order_the_plan_first_uses_them():
                                        "skip:no_account_yet": 2}
     assert list(_count_by_rule(ACTIONS)) == ["mark_complete:certify_if_newer", "add_evidence:no_confirmed_mapping",
                                              "skip:no_account_yet"]
+
+
+def test_a_skip_the_previous_plan_made_with_the_same_rule_and_reason_is_unchanged():
+    """The state DB records a competence action when it first appears or changes: a skip decided again, with the
+    same rule and reason, is in the run's Parquet and CSV only."""
+    from cstf.achievements import unchanged_skips
+    assert unchanged_skips(ACTIONS, None).to_pylist() == [False] * 4  # no earlier plan: everything is recorded
+    previous = ACTIONS.select(["action_id", "kind", "rule", "reason"])
+    # a1 and a2 are not skips; a3 and a4 were skipped the same way before
+    assert unchanged_skips(ACTIONS, previous).to_pylist() == [False, False, True, True]
+    reason = previous["reason"].to_pylist()
+    reason[3] = "another reason"
+    changed = previous.set_column(3, "reason", pa.array(reason))
+    assert unchanged_skips(ACTIONS, changed).to_pylist() == [False, False, True, False]
+    was_mark = previous.set_column(1, "kind", pa.array(["mark_complete", "add_evidence", "mark_complete", "skip"]))
+    assert unchanged_skips(ACTIONS, was_mark).to_pylist() == [False, False, False, True]
+
+
+def test_a_mark_of_an_achievement_once_banked_says_so_and_only_marks_are_hashed():
+    from cstf.achievements import NOW_MAPPED, _banked_ids, _note_newly_mapped
+    from cstf.reconcile.competences import evidence_action_ids
+    marks, ids = _banked_ids(ACTIONS, "999")
+    assert marks.to_pylist() == [0] and ids.to_pylist() == evidence_action_ids(ACTIONS, "999").to_pylist()[:1]
+    noted = _note_newly_mapped(ACTIONS, {ids[0].as_py()}, "999", (marks, ids))
+    assert noted["reason"].to_pylist() == ["newest" + NOW_MAPPED, "no mapping", "no account yet", "no account yet"]
+    assert _note_newly_mapped(ACTIONS, {"other"}, "999").equals(ACTIONS)

@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -22,8 +23,7 @@ from cstf.applier import CompetenceApplier, Outcome
 from cstf.config.mappings import MappingSet, mappings_path
 from cstf.inbound import InboundJob, current_state
 from cstf.ledger.db import ANALYZE_AFTER_ROWS
-from cstf.ledger.outbound import OutboundLedger
-from cstf.lifecycle import _report_path, run_dir, snapshot_path, write_plan_csv
+from cstf.lifecycle import _report_path, _safe, run_dir, snapshot_path, write_plan_csv
 from cstf.ledger.mapping_store import MappingStore, unmapped_counts
 from cstf.reconcile.competences import evidence_action_ids, plan_competences
 from cstf.totara.errors import TotaraBusinessError, TotaraOperationUnavailable
@@ -120,37 +120,94 @@ def _skip_created_evidence(actions: pa.Table, done: set[str]) -> pa.Table:
 NOW_MAPPED = ("; in the evidence bank until its competence was mapped: certified by this run")
 
 
-def _note_newly_mapped(actions: pa.Table, done: set[str], vpd: str) -> pa.Table:
+def _banked_ids(actions: pa.Table, vpd: str) -> tuple[pa.Array, pa.Array]:
+    """(positions of the plan's mark_complete actions, the add_evidence id each one's achievement had): only the
+    day's marks are hashed, not every action of the plan."""
+    marks = pc.indices_nonzero(pc.fill_null(pc.equal(actions["kind"], "mark_complete"), False))
+    return marks, evidence_action_ids(actions.take(marks), vpd)
+
+
+def _note_newly_mapped(actions: pa.Table, done: set[str], vpd: str,
+                       banked_ids: tuple[pa.Array, pa.Array] | None = None) -> pa.Table:
     """A mark_complete of an achievement an earlier run put in the evidence bank (its competence had no confirmed
     mapping then) says so in its reason: the plan shows what a new mapping certifies. Certified once: the next
     run finds the completion in Totara (already_in_totara)."""
-    mark = pc.equal(actions["kind"], "mark_complete")
-    if not done or not pc.any(mark).as_py():
+    marks, ids = banked_ids or _banked_ids(actions, vpd)
+    if not done or not len(marks):
         return actions
-    banked = pc.and_(mark, pc.is_in(evidence_action_ids(actions, vpd), value_set=pa.array(sorted(done))))
-    if not pc.any(banked).as_py():
+    hit = pc.is_in(ids, value_set=pa.array(sorted(done)))
+    if not pc.any(hit).as_py():
         return actions
+    banked = np.zeros(actions.num_rows, bool)
+    banked[marks.filter(hit).to_numpy()] = True
+    banked = pa.array(banked)
     reason = pc.if_else(banked, pc.binary_join_element_wise(actions["reason"], NOW_MAPPED, ""), actions["reason"])
     return actions.set_column(actions.schema.get_field_index("reason"), "reason", reason)
+
+
+def _done_among(job: InboundJob, actions: pa.Table, banked_ids: tuple[pa.Array, pa.Array]) -> set[str]:
+    """The evidence actions some earlier run did, among those this plan could meet again: its add_evidence actions
+    and the evidence ids of its marks, looked up by action id (an index lookup each), not every done action of
+    the trust's history."""
+    evidence = actions.filter(pc.fill_null(pc.equal(actions["kind"], "add_evidence"), False))["action_id"]
+    wanted = set(evidence.to_pylist()) | set(banked_ids[1].to_pylist())
+    return job.db.done_action_ids(job.vpd, STEP, among=wanted)
+
+
+def _previous_plan(job: InboundJob) -> pa.Table | None:
+    """The plan of the trust's latest earlier competence run, while its Parquet is kept (retention_days)."""
+    run_id = job.db.previous_plan_run(job.vpd, STEP, job.ctx.run_id)
+    if run_id is None:
+        return None
+    path = run_dir(job, "plans").with_name(_safe(run_id)) / plan_path(job).name
+    if not path.exists():
+        return None
+    try:
+        return pq.read_table(path, columns=["action_id", "kind", "rule", "reason"])
+    except (OSError, pa.ArrowInvalid, KeyError):
+        return None
+
+
+def unchanged_skips(actions: pa.Table, previous: pa.Table | None) -> pa.Array:
+    """True for a skip the previous run planned too, with the same rule and reason: nothing to do, decided again
+    (Totara already holds it, an older achievement, an evidence item created long ago...). Only the plan's
+    Parquet and CSV keep those; the state DB records an action when it first appears or changes, so a day's
+    rows follow the day's changes, not the trust's ~15 achievements a person (1.5 M rows a day at 100,000)."""
+    n = actions.num_rows
+    if previous is None or not n or not previous.num_rows:
+        return pa.array(np.zeros(n, bool))
+
+    def key(t: pa.Table) -> pa.ChunkedArray:
+        return pc.binary_join_element_wise(t["action_id"], pc.fill_null(t["rule"], ""),
+                                           pc.fill_null(t["reason"], ""), "\x1f")
+    before = previous.filter(pc.fill_null(pc.equal(previous["kind"], "skip"), False))
+    same = pc.is_in(key(actions), value_set=key(before).combine_chunks())
+    return pc.fill_null(pc.and_(pc.equal(actions["kind"], "skip"), same), False)
 
 
 def make_plan(job: InboundJob) -> dict:
     users = pq.read_table(snapshot_path(job))
     completions = pq.read_table(completions_path(job))
-    echo = OutboundLedger(job.db).as_table(job.vpd).select(["person_id", "competence_id", "date_achieved"])
+    echo = job.db.outbound_keys(job.vpd)
     result = plan_competences(current_state(job), users, completions, load_trust_mappings(job), job.trust,
                               job.ctx.run_date, vpd=job.vpd, echo=echo, deleted=_deleted_this_run(job))
-    done = job.db.done_action_ids(job.vpd, STEP)
-    actions = _note_newly_mapped(_skip_created_evidence(result.actions, done), done, job.vpd)
+    banked = _banked_ids(result.actions, job.vpd)
+    done = _done_among(job, result.actions, banked)
+    actions = _note_newly_mapped(_skip_created_evidence(result.actions, done), done, job.vpd, banked)
+    unchanged = unchanged_skips(actions, _previous_plan(job))
     write_parquet_atomic(actions, plan_path(job))
-    job.db.record_plan(job.ctx.run_id, job.vpd, STEP, plan_audit_rows(actions), try_number=job.ctx.try_number)
+    recorded = job.db.record_plan(job.ctx.run_id, job.vpd, STEP, plan_audit_rows(actions.filter(pc.invert(unchanged))),
+                                  try_number=job.ctx.try_number)
     by_rule = _count_by_rule(actions)
     report = _report_path(job).with_name(f"plan_competences_{_report_path(job).stem.split('_', 2)[-1]}.csv")
     write_plan_csv(actions, ["action_id", "person_id", "kind", "rule", "certification", "competence_id",
                              "competency_element_id", "completion_date", "due_date", "source_vpd", "reason",
                              "source_file", "source_line"], report)
-    summary = {"planned": actions.num_rows, "by_rule": by_rule, "warnings": result.warnings[:20], "report": str(report)}
-    job.audit("plan_competences", "ok", counts={"planned": actions.num_rows}, detail=str(by_rule)[:2000])
+    summary = {"planned": actions.num_rows, "recorded": recorded, "by_rule": by_rule, "warnings": result.warnings[:20],
+               "report": str(report)}
+    job.audit("plan_competences", "ok", counts={"planned": actions.num_rows, "recorded": recorded,
+                                                "unchanged_skips": actions.num_rows - recorded},
+              detail=str(by_rule)[:2000])
     log.info("VPD %s competence plan for %s: %s", job.vpd, job.ctx.run_date, by_rule)
     return summary
 

@@ -110,3 +110,26 @@ def test_inbound_applied_reaches_each_outcome_through_its_whole_key(tmp_path):
     assert any("action_outcomes_run_ix (run_id=? AND vpd=? AND step=? AND action_id=?)" in d for d in details), details
     # ... and reads plan_actions for the day's persons only, not the trust's whole history.
     assert any("plan_actions_person_ix (vpd=? AND person_id=?)" in d for d in details), details
+
+
+def test_retention_deletes_old_runs_plan_detail_and_keeps_done_evidence(db, monkeypatch):
+    """purge_run_detail: the plans, outcomes and plan headers of runs planned before the cut-off go, one run at a
+    time; a done add_evidence outcome stays (evidence is created once); newer runs are untouched."""
+    import cstf.ledger.db as dbmod
+    base = {"try_number": 1, "vpd": "999", "step": "competences", "status": "done", "attempts": 1}
+    for run, day in (("old", "2024-01-01"), ("new", "2024-06-01")):
+        monkeypatch.setattr(dbmod, "utc_now", lambda day=day: f"{day}T03:00:00+00:00")
+        db.record_plan(run, "999", "competences", [
+            action(1, kind="mark_complete", rule="certify_if_newer"), action(2, kind="add_evidence", rule="no_confirmed_mapping"),
+            action(3, kind="skip", rule="already_in_totara")])
+        db.record_outcomes([{**base, "run_id": run, "action_id": a} for a in ("a1", "a2")])
+    assert db.previous_plan_run("999", "competences", "new") == "old"
+    assert db.previous_plan_run("999", "competences", "later") == "new"
+    assert db.purge_run_detail("999", "2024-03-01", dry_run=True) == {
+        "runs": 1, "plan_actions": 0, "action_outcomes": 0, "plan_tries": 0}
+    assert db.purge_run_detail("999", "2024-03-01") == {"runs": 1, "plan_actions": 3, "action_outcomes": 1,
+                                                         "plan_tries": 1}
+    assert db.plan("old", "999", "competences") == [] and len(db.plan("new", "999", "competences")) == 3
+    assert [o["action_id"] for o in db.outcomes("old", "999", "competences")] == ["a2"]
+    assert db.done_action_ids("999", "competences", among=["a2", "a9"]) == {"a2"}
+    assert db.purge_run_detail("999", "2024-03-01")["runs"] == 0

@@ -107,7 +107,17 @@ def test_maintenance_dag_purges_and_audits(maintenance_dag, tmp_path, monkeypatc
     trusts.mkdir()
     doc = yaml.safe_load((ROOT / "include" / "trusts" / "999.yaml").read_text())
     doc["inbound"]["retention_days"] = 2
+    doc["inbound"]["state_detail_days"] = 30
     (trusts / "999.yaml").write_text(yaml.safe_dump(doc))
+    # The state DB's plan detail: a run planned in January goes (30 days' detail), today's stays.
+    import cstf.ledger.db as dbmod
+    skip = dict(action_id="a1", person_id="9000001", kind="skip", rule="already_in_totara", target="CSTF-IG-1Y",
+                before_json=None, after_json=None, destructive=False, held=False, hold_reason="in Totara",
+                source_file=None, source_line=None, as_of="2024-01-02")
+    with monkeypatch.context() as m:
+        m.setattr(dbmod, "utc_now", lambda: "2024-01-02T03:00:00+00:00")
+        db.record_plan("january_run", "999", "competences", [skip])
+    db.record_plan("recent_run", "999", "competences", [skip])
     shutil.copy(ROOT / "include" / "trusts" / "999.mappings.yaml", trusts / "999.mappings.yaml")
     monkeypatch.setenv("CSTF_WORKDIR", str(tmp_path))
     monkeypatch.setenv("CSTF_TRUSTS_DIR", str(trusts))
@@ -120,6 +130,7 @@ def test_maintenance_dag_purges_and_audits(maintenance_dag, tmp_path, monkeypatc
     assert len(StagingStore(settings.staging_dir).current_versions("999")) == 4
     planned = [e for e in db.audit_events(vpd="999", step="purge")]
     assert planned[-1]["outcome"] == "planned" and planned[-1]["counts"]["current_state"] == 2
+    assert planned[-1]["counts"]["state_runs"] == 1 and len(db.plan("january_run", "999", "competences")) == 1
 
     # the logical date (5 June, 2 days' retention) decides the cut-off: 3 June
     run = maintenance_dag.test(logical_date=datetime(2024, 6, 5, tzinfo=timezone.utc), run_conf={**conf, "mode": "apply"})
@@ -127,4 +138,6 @@ def test_maintenance_dag_purges_and_audits(maintenance_dag, tmp_path, monkeypatc
     event = db.audit_events(vpd="999", step="purge")[-1]
     assert event["outcome"] == "purged" and event["counts"]["current_state"] == 2 and event["counts"]["quarantine"] == 2
     assert "older than 2024-06-03" in event["detail"]
+    assert event["counts"]["state_runs"] == 1 and event["counts"]["state_plan_actions"] == 1
+    assert db.plan("january_run", "999", "competences") == [] and len(db.plan("recent_run", "999", "competences")) == 1
     assert StagingStore(settings.staging_dir).current_versions("999") == sorted(StagingStore(settings.staging_dir).current_versions("999"))[-2:]

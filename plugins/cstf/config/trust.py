@@ -23,6 +23,11 @@ class InboundSettings(BaseModel):
     retention_days: int = Field(
         90, ge=1, description="keep staged file tables, quarantined lines, old current-state versions, snapshots, "
                               "plans and plan CSVs this many days; the daily cstf_maintenance DAG purges older ones")
+    state_detail_days: int = Field(
+        400, ge=30, description="keep the state DB's plan detail (planned actions, their outcomes, plan headers) of "
+                                "runs this many days; cstf_maintenance deletes older runs' detail (audit events, "
+                                "files, the outbound ledger and done evidence actions are kept). Outbound echo "
+                                "suppression reads the done marks of recent runs, hence at least 30")
     lock_stale_hours: float = Field(
         24, gt=0, description="one run of esr_inbound at a time per trust: a run waits while another holds the trust; "
                               "a hold its run stopped refreshing for this long is taken over (a killed run)")

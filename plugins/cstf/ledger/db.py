@@ -63,6 +63,7 @@ BULK_PAGE = 10_000
 
 # A plan, or an apply's outcomes, this big get fresh PostgreSQL planner statistics at once.
 ANALYZE_AFTER_ROWS = 10_000
+IDS_PER_QUERY = 5_000  # ids per IN list: under SQLite's variable limit, few round trips
 STATISTICS_TABLES = ("plan_actions", "plan_tries", "action_outcomes")
 
 # How long a SQLite writer waits for another process's lock before failing.
@@ -611,9 +612,57 @@ class StateDB:
             params.append({**{f: r.get(f) for f in OUTCOME_FIELDS}, "at": now})
         return self._insert_many("outcome_insert", params)
 
-    def done_action_ids(self, vpd: str, step: str) -> set[str]:
-        """Action ids any run has done for this trust and step."""
-        return {r["action_id"] for r in self._rows("outcome_done_ids", {"vpd": vpd, "step": step})}
+    def done_action_ids(self, vpd: str, step: str, among: Iterable[str] | None = None) -> set[str]:
+        """Action ids any run has done for this trust and step; with `among`, which of those ids (looked up by
+        id in chunks: a day's plan pays for its own candidates, not for every done action of the history)."""
+        if among is None:
+            return {r["action_id"] for r in self._rows("outcome_done_ids", {"vpd": vpd, "step": step})}
+        wanted = sorted(set(among))
+        done: set[str] = set()
+        with self._read() as conn:
+            for i in range(0, len(wanted), IDS_PER_QUERY):
+                done.update(r[0] for r in conn.execute(queries.load("outcome_done_among"), {
+                    "vpd": vpd, "step": step, "action_ids": wanted[i:i + IDS_PER_QUERY]}))
+        return done
+
+    def outbound_keys(self, vpd: str) -> "Any":
+        """(person_id, competence_id, date_achieved) of every outbound ledger row of the trust, as an Arrow table:
+        three key columns from the ledger's key index as tuples, not every column as dicts (the ledger grows by a
+        day's outbound rows every day)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        with self._read() as conn:
+            rows = conn.execute(queries.load("outbound_ledger_keys"), {"vpd": vpd}).fetchall()
+        persons, competences, dates = zip(*rows) if rows else ((), (), ())
+        if dates and isinstance(dates[0], str):
+            achieved = pc.cast(pc.strptime(pa.array(dates, pa.string()), "%Y-%m-%d", "s"), pa.date32())
+        else:
+            achieved = pa.array(dates, pa.date32())
+        return pa.table({"person_id": pa.array(persons, pa.string()), "competence_id": pa.array(competences, pa.string()),
+                         "date_achieved": achieved})
+
+    def previous_plan_run(self, vpd: str, step: str, run_id: str) -> str | None:
+        """The run of the trust's latest recorded plan of `step` other than `run_id`."""
+        rows = self._rows("plan_previous_run", {"vpd": vpd, "step": step, "run_id": run_id})
+        return rows[0]["run_id"] if rows else None
+
+    def purge_run_detail(self, vpd: str, before: date | str, *, dry_run: bool = False) -> dict[str, int]:
+        """Retention of the state DB's plan detail: delete the planned actions, outcomes and plan headers of the
+        trust's runs planned before `before` (a date: ISO text compares as time), one run per transaction.
+        Kept: the done add_evidence outcomes (evidence is created once); audit events, files, the outbound
+        ledger and the competence status are not plan detail. Returns the rows deleted (or, dry run, the runs)."""
+        cutoff = before.isoformat() if isinstance(before, date) else str(before)
+        runs = [r["run_id"] for r in self._rows("detail_old_runs", {"vpd": vpd, "cutoff": cutoff})]
+        counts = {"runs": len(runs), "plan_actions": 0, "action_outcomes": 0, "plan_tries": 0}
+        if dry_run:
+            return counts
+        for run_id in runs:
+            with self._engine.begin() as conn:
+                p = {"run_id": run_id, "vpd": vpd}
+                counts["action_outcomes"] += conn.execute(queries.load("detail_purge_outcomes"), p).rowcount
+                counts["plan_actions"] += conn.execute(queries.load("detail_purge_actions"), p).rowcount
+                counts["plan_tries"] += conn.execute(queries.load("detail_purge_tries"), p).rowcount
+        return counts
 
     def outcomes(self, run_id: str, vpd: str, step: str) -> list[dict]:
         return self._rows("outcome_rows", {"run_id": run_id, "vpd": vpd, "step": step})

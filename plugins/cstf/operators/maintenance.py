@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from cstf.inbound import DONE
 from cstf.staging.retention import execute_purge, plan_purge
@@ -9,6 +10,13 @@ from cstf.staging.retention import execute_purge, plan_purge
 from cstf.operators.common import job_for
 
 log = logging.getLogger(__name__)
+
+
+def purge_state_detail(job) -> dict[str, int]:
+    """The state DB's plan detail of runs older than the trust's `inbound.state_detail_days` (mode=plan: counts
+    the runs only)."""
+    cutoff = job.ctx.run_date - timedelta(days=job.trust.inbound.state_detail_days)
+    return job.db.purge_run_detail(job.vpd, cutoff, dry_run=job.ctx.mode == "plan")
 
 
 def purge(item: dict, context: dict) -> dict:
@@ -22,7 +30,10 @@ def purge(item: dict, context: dict) -> dict:
                       watermark.get("current_version"), in_flight)
     counts = plan.counts() if job.ctx.mode == "plan" else execute_purge(plan)
     outcome = "planned" if job.ctx.mode == "plan" else "purged"
+    detail = purge_state_detail(job)
+    counts.update({f"state_{k}": v for k, v in detail.items()})
     job.audit("purge", outcome, counts={**counts, **{f"kept_{k}": v for k, v in plan.kept.items()}},
-              detail=f"retention {job.trust.inbound.retention_days} days: older than {plan.cutoff.isoformat()}")
+              detail=f"retention {job.trust.inbound.retention_days} days: older than {plan.cutoff.isoformat()}; "
+                     f"state DB plan detail {job.trust.inbound.state_detail_days} days")
     log.info("VPD %s: %s what is older than %s: %s (kept on purpose: %s)", job.vpd, outcome, plan.cutoff, counts, plan.kept)
     return {"vpd": job.vpd, "cutoff": plan.cutoff.isoformat(), "outcome": outcome, "counts": counts, "kept": plan.kept}
