@@ -86,3 +86,23 @@ def test_a_mark_of_an_achievement_once_banked_says_so_and_only_marks_are_hashed(
     noted = _note_newly_mapped(ACTIONS, {ids[0].as_py()}, "999", (marks, ids))
     assert noted["reason"].to_pylist() == ["newest" + NOW_MAPPED, "no mapping", "no account yet", "no account yet"]
     assert _note_newly_mapped(ACTIONS, {"other"}, "999").equals(ACTIONS)
+
+
+def test_done_evidence_the_previous_plan_found_is_not_looked_up_again():
+    """Only the candidates the previous plan did not already find done are looked up in the state DB."""
+    from types import SimpleNamespace
+
+    from cstf.achievements import _banked_ids, _done_among
+    asked = []
+
+    class DB:
+        def done_action_ids(self, vpd, step, among):
+            asked.append(set(among))
+            return {"a9"} & set(among)
+    job = SimpleNamespace(db=DB(), vpd="999")
+    previous = pa.table({"action_id": ["a2", "a7"], "kind": ["skip", "skip"],
+                         "rule": ["evidence_already_created", "no_account_yet"], "reason": ["x", "y"]})
+    banked = _banked_ids(ACTIONS, "999")
+    assert _done_among(job, ACTIONS, banked, previous) == {"a2"}
+    assert asked[-1] == {banked[1][0].as_py()}              # the mark's evidence id only: a2 was known done
+    assert _done_among(job, ACTIONS, banked) == set() and asked[-1] == {"a2", banked[1][0].as_py()}

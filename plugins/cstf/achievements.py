@@ -145,13 +145,19 @@ def _note_newly_mapped(actions: pa.Table, done: set[str], vpd: str,
     return actions.set_column(actions.schema.get_field_index("reason"), "reason", reason)
 
 
-def _done_among(job: InboundJob, actions: pa.Table, banked_ids: tuple[pa.Array, pa.Array]) -> set[str]:
+def _done_among(job: InboundJob, actions: pa.Table, banked_ids: tuple[pa.Array, pa.Array],
+                previous: pa.Table | None = None) -> set[str]:
     """The evidence actions some earlier run did, among those this plan could meet again: its add_evidence actions
-    and the evidence ids of its marks, looked up by action id (an index lookup each), not every done action of
-    the trust's history."""
+    and the evidence ids of its marks. Those the previous plan already found done (evidence_already_created: done
+    outcomes of evidence are kept by retention) are known; the others, the day's new ones, are looked up by
+    action id (an index lookup each), not every done action of the trust's history."""
     evidence = actions.filter(pc.fill_null(pc.equal(actions["kind"], "add_evidence"), False))["action_id"]
     wanted = set(evidence.to_pylist()) | set(banked_ids[1].to_pylist())
-    return job.db.done_action_ids(job.vpd, STEP, among=wanted)
+    known: set[str] = set()
+    if previous is not None and previous.num_rows:
+        created = previous.filter(pc.fill_null(pc.equal(previous["rule"], "evidence_already_created"), False))
+        known = wanted & set(created["action_id"].to_pylist())
+    return known | job.db.done_action_ids(job.vpd, STEP, among=wanted - known)
 
 
 def _previous_plan(job: InboundJob) -> pa.Table | None:
@@ -191,10 +197,11 @@ def make_plan(job: InboundJob) -> dict:
     echo = job.db.outbound_keys(job.vpd)
     result = plan_competences(current_state(job), users, completions, load_trust_mappings(job), job.trust,
                               job.ctx.run_date, vpd=job.vpd, echo=echo, deleted=_deleted_this_run(job))
+    previous = _previous_plan(job)
     banked = _banked_ids(result.actions, job.vpd)
-    done = _done_among(job, result.actions, banked)
+    done = _done_among(job, result.actions, banked, previous)
     actions = _note_newly_mapped(_skip_created_evidence(result.actions, done), done, job.vpd, banked)
-    unchanged = unchanged_skips(actions, _previous_plan(job))
+    unchanged = unchanged_skips(actions, previous)
     write_parquet_atomic(actions, plan_path(job))
     recorded = job.db.record_plan(job.ctx.run_id, job.vpd, STEP, plan_audit_rows(actions.filter(pc.invert(unchanged))),
                                   try_number=job.ctx.try_number)
