@@ -133,3 +133,17 @@ def test_retention_deletes_old_runs_plan_detail_and_keeps_done_evidence(db, monk
     assert [o["action_id"] for o in db.outcomes("old", "999", "competences")] == ["a2"]
     assert db.done_action_ids("999", "competences", among=["a2", "a9"]) == {"a2"}
     assert db.purge_run_detail("999", "2024-03-01")["runs"] == 0
+
+
+def test_done_actions_are_looked_up_by_action_id(db):
+    """done_action_ids(among=...) must find each id through action_outcomes_action_ix, not read every outcome of
+    the trust and step (action_outcomes_vpd_ix), which grows with every run."""
+    from cstf.ledger.db import IDS_PER_QUERY
+    if db.dialect != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by statistics")
+    body = "\n".join(ln for ln in queries.source("outcome_done_among").splitlines() if not ln.lstrip().startswith("--"))
+    ids = ", ".join(f"'a{i}'" for i in range(IDS_PER_QUERY))  # a whole chunk: SQLite's choice depends on its size
+    body = body.replace(":action_ids", f"({ids})").replace(":vpd", "'999'").replace(":step", "'competences'")
+    with db.engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + body).all()
+    assert any("action_outcomes_action_ix" in r[-1] for r in plan), plan
