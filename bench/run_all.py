@@ -11,6 +11,8 @@ runs in its own process, so its peak RSS is its own. After the sizes: a real Tot
 configured (bench_real_totara), and the apply projections at a real site's rates (bench_projection: the
 appliers against the simulator slowed to the costs measured on a real site, first load and a typical day of the
 largest size, with batches and without). Plan job assignments: first load and a day (bench_plan_jobs, bar 10 s).
+A year of daily runs (bench_year: days 1, 30 and 365 on a state DB holding the days between; SQLite, and
+PostgreSQL with --pg): a day's inbound plus outbound at day 365 against day 30 (bar ×1.25).
 
     .venv/bin/python bench/run_all.py                       # 10k, 50k, 100k (several minutes)
     .venv/bin/python bench/run_all.py --quick               # smoke run at small sizes
@@ -42,7 +44,10 @@ ROWS = ["stage", "validate", "plan users (steady)", "plan users (initial load)",
         "apply users", "apply users: whole plan (projected)", "apply competences",
         "apply competences: whole plan (projected)", "outbound (plan + file)", "competence status: a day",
         "plan job assignments (first load)", "plan job assignments (a day)", "pages: slowest (SQLite)",
-        "pages: slowest (PostgreSQL)", "CSV download", "state DB built", "peak RSS"]
+        "pages: slowest (PostgreSQL)", "CSV download", "state DB built",
+        "year: day 1 (SQLite)", "year: day 30 (SQLite)", "year: day 365 (SQLite)",
+        "year: day 1 (PostgreSQL)", "year: day 30 (PostgreSQL)", "year: day 365 (PostgreSQL)", "peak RSS"]
+YEAR_DBS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 def _reference_insert(db_url: str, n: int) -> float:
@@ -74,6 +79,24 @@ def _pages_figures(name: str, size: int, m: dict) -> list[Figure]:
     return figs
 
 
+def _year_figures(size: int, m: dict) -> list[Figure]:
+    """Days 1, 30 and 365 of bench_year per database: a day's inbound plus outbound; day 365 against day 30."""
+    figs = []
+    for db, days in m["dbs"].items():
+        by = {x["day"]: x for x in days}
+        total = {d: x["inbound_s"] + x["outbound_s"] for d, x in by.items()}
+        for d, x in sorted(by.items()):
+            note = (f"in {x['inbound_s']:.1f} s + out {x['outbound_s']:.1f} s; state DB {x['db_mb']:.0f} MB "
+                    f"({x.get('live_mb', x['db_mb']):.0f} MB in use), {x['tables'].get('plan_actions', 0):,} plan "
+                    f"actions, 90 days' detail")
+            if d == 365 and 30 in total:
+                figs.append(Figure(f"year: day {d} ({YEAR_DBS[db]})", size, total[d], "s", total[d] / total[30],
+                                   f"day 30 {total[30]:.1f} s, bar ×1.25; {note}"))
+            else:
+                figs.append(Figure(f"year: day {d} ({YEAR_DBS[db]})", size, total[d], "s", None, note))
+    return figs
+
+
 def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: int, pg: bool) -> list[Figure]:
     """Every benchmark at one size (in this process). A benchmark that raises gives "not measured" rows
     with the error, and the others still run: the tree changes under a long run."""
@@ -85,6 +108,7 @@ def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: 
     import bench_stage
     import bench_status_day
     import bench_validate
+    import bench_year
     from build_state import build_state, generate_feed
 
     figs: list[Figure] = []
@@ -215,6 +239,17 @@ def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: 
         section(["pages: slowest (SQLite)", "CSV download"], "pages on SQLite", pages_sqlite)
     if pg:
         section(["pages: slowest (PostgreSQL)"], "the state again on PostgreSQL, then the pages", pages_pg)
+
+    def year():
+        # 90 days of plan detail (the trust default keeps 400): the year shows the state DB bounded by retention.
+        m = bench_year.measure(size, tuple(YEAR_DBS) if pg else ("sqlite",), workdir=here, detail_days=90)
+        (here / "year.json").write_text(json.dumps(m, default=str))
+        progress(f"{size:,}: a year of daily runs:\n" + bench_year.report(m))
+        return _year_figures(size, m)
+
+    year_rows = [f"year: day {d} ({YEAR_DBS[db]})" for db in (YEAR_DBS if pg else ("sqlite",)) for d in (1, 30, 365)]
+    # Last: it sets the state DB's clock to the simulated days while it runs.
+    section(year_rows, "a year of daily runs (days 1, 30 and 365 on a state DB with the days between)", year)
     figs.append(Figure("peak RSS", size, peak_rss_mb(), "MB"))
     return figs
 

@@ -58,7 +58,8 @@ def test_figures_are_measured_with_their_reference(bench_run):
         assert f["size"] == SIZE and math.isfinite(f["figure"]), f
     # Every comparison with a same-run reference names that reference.
     for name in ("stage", "validate", "plan users (steady)", "plan competences", "apply users", "apply competences",
-                 "outbound (plan + file)", "competence status: a day", "pages: slowest (SQLite)"):
+                 "outbound (plan + file)", "competence status: a day", "pages: slowest (SQLite)",
+                 "year: day 365 (SQLite)"):
         assert figures[name]["ratio"] is not None and figures[name]["reference"], figures[name]
 
 
