@@ -261,6 +261,15 @@ def replicate(db, src: int, days: range, feed_names: dict[int, str], detail_days
     from sim.esr.files import go_name
     same = "IS NOT DISTINCT FROM" if pg else "IS"
     with db.engine.begin() as conn:
+        def purge(day: date, keep: set[str]) -> None:
+            """cstf_maintenance's state DB retention on `day` (StateDB.purge_run_detail's statements)."""
+            from cstf.ledger import queries
+            cutoff = (day - timedelta(days=detail_days)).isoformat()
+            for (old,) in conn.execute(queries.load("detail_old_runs"), {"vpd": VPD, "cutoff": cutoff}).all():
+                if old not in keep:
+                    for q in ("detail_purge_outcomes", "detail_purge_actions", "detail_purge_tries"):
+                        conn.execute(queries.load(q), {"run_id": old, "vpd": VPD})
+
         cols = {t: [c for c in _columns(conn, t) if c != "id"] for t in (
             "files", "file_events", "audit_events", "validation_results", "quarantine", "plan_tries", "plan_actions",
             "action_outcomes", "outbound_ledger", "outbound_ledger_events", "outbound_files", "run_warnings",
@@ -332,11 +341,9 @@ def replicate(db, src: int, days: range, feed_names: dict[int, str], detail_days
                      {"ledger_id": "n.id", "run_id": ":r_out", "at": ":ts",
                       "file_name": fcase.replace("file_name", "e.file_name")}, "e.")
             if detail_days is not None:
-                from cstf.ledger import queries
-                cutoff = (day - timedelta(days=detail_days)).isoformat()
-                for (old,) in conn.execute(queries.load("detail_old_runs"), {"vpd": VPD, "cutoff": cutoff}).all():
-                    for q in ("detail_purge_outcomes", "detail_purge_actions", "detail_purge_tries"):
-                        conn.execute(queries.load(q), {"run_id": old, "vpd": VPD})
+                purge(day, keep={src_in, src_out})  # the source day's rows are copied to the days after it
+        if detail_days is not None:
+            purge(START + timedelta(days=days[-1]), keep=set())
         last = days[-1]
         day = START + timedelta(days=last)
         conn.execute(text("UPDATE watermarks SET file_name = :f, sequence = :s, window_end = :we WHERE vpd = :v"),
