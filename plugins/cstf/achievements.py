@@ -251,15 +251,25 @@ def _count_by_rule(actions: pa.Table) -> dict[str, int]:
                                               counts["count_all"].to_pylist())}
 
 
+def certified_row(action: dict, vpd: str, run_id: str) -> dict:
+    """What a done mark_complete completed in Totara, for the state DB's inbound_certified (outbound's echo check)."""
+    return {"vpd": vpd, "person_id": action["person_id"], "certification": action["certification"],
+            "completion_date": action["completion_date"], "run_id": run_id, "action_id": action["action_id"]}
+
+
 def apply_plan(job: InboundJob, client) -> dict:
     path = plan_path(job)
     actions = pq.read_table(path).to_pylist() if path.exists() else []
     done = {o["action_id"] for o in job.db.outcomes(job.ctx.run_id, job.vpd, STEP) if o["status"] == "done"}
 
+    marks = {a["action_id"]: a for a in actions if a["kind"] == "mark_complete"}
+
     def record(batch: list[Outcome]) -> None:  # one transaction per batch of outcomes
         job.db.record_outcomes([dict(run_id=job.ctx.run_id, try_number=job.ctx.try_number, vpd=job.vpd, step=STEP,
                                      action_id=o.action_id, status=o.status, totara_id=o.totara_id,
-                                     message=o.message, attempts=o.attempts) for o in batch])
+                                     message=o.message, attempts=o.attempts) for o in batch],
+                               certified=[certified_row(marks[o.action_id], job.vpd, job.ctx.run_id)
+                                          for o in batch if o.status == "done" and o.action_id in marks])
 
     outcomes = CompetenceApplier(client).apply(actions, done=done, record=record)
     if len(outcomes) >= ANALYZE_AFTER_ROWS:

@@ -27,11 +27,10 @@ from sqlalchemy import text
 
 from cstf.achievements import load_trust_mappings
 from cstf.esr.outbound import CmiWriter
-from cstf.inbound import InboundJob, current_state
-from cstf.ledger import queries
-from cstf.ledger.outbound import PERSONS_PER_QUERY, OutboundLedger
+from cstf.inbound import InboundJob
+from cstf.ledger.outbound import OutboundLedger
 from cstf.lifecycle import _safe, run_dir
-from cstf.reconcile.outbound import plan_outbound, window_persons
+from cstf.reconcile.outbound import plan_outbound, window_completion_dates, window_persons
 from cstf.staging.store import write_parquet_atomic
 from cstf.totara.snapshot import snapshot_users
 
@@ -125,51 +124,58 @@ def read_completions(job: InboundJob, client, ledger: OutboundLedger) -> dict:
     return {"window": [start, end], "completions": n}
 
 
-def _inbound_applied(job: InboundJob, persons: list[str]) -> pa.Table:
-    """Completions our inbound made from ESR achievements for these persons (never echoed back)."""
-    parts = []
-    with job.db.engine.connect() as conn:
-        for i in range(0, len(persons), PERSONS_PER_QUERY):
-            rows = conn.execute(queries.load("inbound_applied"),
-                                {"vpd": job.vpd, "persons": persons[i:i + PERSONS_PER_QUERY]}).fetchall()
-            if rows:
-                parts.append(pa.table(dict(zip(("person_id", "certification", "after_json"),
-                                               (pa.array(c, pa.string()) for c in zip(*rows))))))
-    if not parts:
-        return pa.table({"person_id": pa.array([], pa.string()), "certification": pa.array([], pa.string()),
-                         "completion_date": pa.array([], pa.date32())})
-    found = pa.concat_tables(parts)
-    # The date from the action's after values, column-wise (a json.loads per row was half the plan's time).
-    day = pc.struct_field(pc.extract_regex(found["after_json"], _COMPLETION_DATE), [0])
-    return pa.table({"person_id": found["person_id"], "certification": found["certification"],
-                     "completion_date": pc.cast(day, pa.date32())})
+def _inbound_applied(job: InboundJob, persons: list[str], completions: pa.Table, window: tuple[int, int]) -> pa.Table:
+    """Completions our inbound made from ESR achievements (never echoed back), from the state DB's record of them
+    (inbound_certified, written with the apply's outcomes): for the persons, certifications and completion dates
+    of the window's completions only."""
+    rows = job.db.inbound_certified(job.vpd, persons, _certifications(completions),
+                                    window_completion_dates(completions, window))
+    person, cert, day = (list(c) for c in zip(*rows)) if rows else ([], [], [])
+    return pa.table({"person_id": pa.array(person, pa.string()), "certification": pa.array(cert, pa.string()),
+                     "completion_date": pc.cast(pc.cast(pa.array(day, pa.string()), pa.timestamp("s")), pa.date32())})
 
 
-_COMPLETION_DATE = r'"completion_date"\s*:\s*"(?P<d>\d{4}-\d{2}-\d{2})"'
+ACHIEVEMENT_COLUMNS = {"person_id": pa.string(), "competence_id": pa.string(), "date_from": pa.date32(),
+                       "competency_type": pa.string(), "competency_status": pa.string()}
+
+
+def _achievements_of(job: InboundJob, persons: list[str]) -> pa.Table:
+    """ESR's current achievements of these persons (the planner's never-send-older check), read from the trust's
+    current state with only the columns it needs and the persons filtered in the Parquet reader."""
+    version = (job.db.get_watermark(job.vpd) or {}).get("current_version")
+    path = job.store.current_dir(job.vpd, version) / "achievements.parquet" if version else None
+    if path is None or not path.exists() or not persons:
+        return pa.table({c: pa.array([], t) for c, t in ACHIEVEMENT_COLUMNS.items()})
+    return pq.read_table(path, columns=list(ACHIEVEMENT_COLUMNS),
+                         filters=pc.field("person_id").isin(pa.array(persons, pa.string())))
+
+
+def _certifications(completions: pa.Table) -> list[str]:
+    """The certifications the read completions concern (sorted; empty strings and nulls left out)."""
+    certs = pc.unique(pc.drop_null(completions["certification_idnumber"])).to_pylist()
+    return sorted(c for c in certs if c)
+
 
 
 def plan(job: InboundJob, ledger: OutboundLedger) -> dict:
     folder = run_dir(job, "outbound")
     start, end = window(job, ledger)
-    achievements = current_state(job).get("achievements")
-    if achievements is None:
-        achievements = pa.table({"person_id": pa.array([], pa.string()), "competence_id": pa.array([], pa.string()),
-                                 "date_from": pa.array([], pa.date32()), "competency_type": pa.array([], pa.string()),
-                                 "competency_status": pa.array([], pa.string())})
     completions, users = pq.read_table(folder / "completions.parquet"), pq.read_table(folder / "users.parquet")
-    # The ledger and our inbound's completions matter only for the persons of the window's completions:
-    # reading just those keeps a day's cost with the day's work as the history grows.
+    # The ledger, ESR's achievements and our inbound's completions matter only for the persons of the window's
+    # completions: reading just those keeps a day's cost with the day's work, not the trust's size or history.
     persons = window_persons(completions, users, (start, end))
+    achievements = _achievements_of(job, persons)
     result = plan_outbound(completions, users, load_trust_mappings(job).confirmed_table("outbound"), achievements,
-                           ledger.as_table(job.vpd, persons), _inbound_applied(job, persons), vpd=job.vpd,
-                           window=(start, end))
+                           ledger.as_table(job.vpd, persons), _inbound_applied(job, persons, completions, (start, end)),
+                           vpd=job.vpd, window=(start, end))
     write_parquet_atomic(result.rows, folder / "plan.parquet")
-    queued = [] if job.ctx.mode == "plan" else ledger.queue(result.to_send, job.ctx.run_id, vpd=job.vpd)
+    queued = 0 if job.ctx.mode == "plan" else ledger.queue(result.to_send, job.ctx.run_id, vpd=job.vpd,
+                                                           return_rows=False)
     skipped = {}
     for reason in result.skipped["skip_reason"].to_pylist():
         skipped[reason] = skipped.get(reason, 0) + 1
-    summary = {"to_send": result.to_send.num_rows, "queued": len(queued), "skipped": skipped, "warnings": result.warnings[:20]}
-    job.audit("plan_outbound", "ok", counts={"to_send": summary["to_send"], "queued": len(queued)}, detail=json.dumps(skipped))
+    summary = {"to_send": result.to_send.num_rows, "queued": queued, "skipped": skipped, "warnings": result.warnings[:20]}
+    job.audit("plan_outbound", "ok", counts={"to_send": summary["to_send"], "queued": queued}, detail=json.dumps(skipped))
     log.info("VPD %s outbound plan: %s", job.vpd, summary)
     return summary
 

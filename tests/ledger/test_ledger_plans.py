@@ -1,6 +1,8 @@
 """Plans and outcomes in the state DB, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import text
 
@@ -80,36 +82,59 @@ def _mark_complete(i: int, person: str, cert: str) -> dict:
                   before_json=None, after_json=f'{{"completion_date":"2024-05-0{i}","due_date":"None","source_vpd":"999"}}')
 
 
-def test_inbound_applied_lists_only_completions_an_outcome_says_were_done(db):
-    """What outbound must never echo back to ESR: mark-complete actions of this trust with a done outcome."""
-    db.record_plan("run1", "999", "competences", [_mark_complete(1, "p1", "CSTF-FIRE"), _mark_complete(2, "p2", "CSTF-IG")])
-    db.record_plan("run1", "999", "users", [action(3)])
-    db.record_plan("run1", "998", "competences", [_mark_complete(1, "p9", "CSTF-FIRE")])  # same action id, other trust
+def _certified(person: str, cert: str, day: str, vpd: str = "999", action_id: str = "a1") -> dict:
+    return {"vpd": vpd, "person_id": person, "certification": cert, "completion_date": day, "run_id": "run1",
+            "action_id": action_id}
+
+
+def test_inbound_certified_is_what_done_mark_completes_completed(db):
+    """What outbound must never echo back to ESR: the certifications a done mark_complete completed, recorded with
+    the outcomes, read for the day's persons and certifications only; a repeat (a retried apply) adds nothing."""
     base = {"run_id": "run1", "try_number": 1, "step": "competences", "attempts": 1}
     db.record_outcomes([{**base, "vpd": "999", "action_id": "a1", "status": "done"},
-                        {**base, "vpd": "999", "action_id": "a2", "status": "failed", "message": "HTTP 503"},
-                        {**base, "vpd": "998", "action_id": "a1", "status": "done"}])
-    with db.engine.connect() as conn:
-        rows = conn.execute(queries.load("inbound_applied"), {"vpd": "999", "persons": ["p1", "p2", "p9"]}).all()
-        only_p2 = conn.execute(queries.load("inbound_applied"), {"vpd": "999", "persons": ["p2"]}).all()
-    assert [(r.person_id, r.target) for r in rows] == [("p1", "CSTF-FIRE")]
-    assert only_p2 == []  # the day's persons only
+                        {**base, "vpd": "998", "action_id": "a1", "status": "done"}],
+                       certified=[_certified("p1", "CSTF-FIRE", "2024-05-01"),
+                                  _certified("p9", "CSTF-FIRE", "2024-05-01", vpd="998")])
+    db.record_outcomes([{**base, "vpd": "999", "action_id": "a1", "status": "done", "try_number": 2}],
+                       certified=[_certified("p1", "CSTF-FIRE", date(2024, 5, 1))])  # a date object is ISO text too
+    assert db.inbound_certified("999", ["p1", "p2", "p9"], ["CSTF-FIRE", "CSTF-IG"]) == [("p1", "CSTF-FIRE", "2024-05-01")]
+    assert db.inbound_certified("999", ["p2"], ["CSTF-FIRE"]) == []        # the day's persons only
+    assert db.inbound_certified("999", ["p1"], ["CSTF-IG"]) == []          # ... and their certifications only
+    assert db.inbound_certified("999", ["p1"], []) == []
+    assert db.inbound_certified("999", ["p1"], ["CSTF-FIRE"], ["2024-05-01", "2024-06-01"]) == [("p1", "CSTF-FIRE", "2024-05-01")]
+    assert db.inbound_certified("999", ["p1"], ["CSTF-FIRE"], [date(2024, 5, 2)]) == []  # ... and their dates
+    assert db.inbound_certified("999", ["p1"], ["CSTF-FIRE"], []) == []
+    with pytest.raises(TypeError, match="certified"):
+        db.record_outcomes([{**base, "vpd": "999", "action_id": "a2", "status": "done"}],
+                           certified=[{**_certified("p1", "CSTF-IG", "2024-05-02"), "ni_number": "x"}])
 
 
-def test_inbound_applied_reaches_each_outcome_through_its_whole_key(tmp_path):
-    """Through the (run, status) index SQLite read every done outcome of a run for each action: the outbound
-    plan never finished at 30,000 persons. The plan must use the (run, trust, step, action) index.
-    (SQLite only: PostgreSQL hash-joins the two tables.)"""
-    db = StateDB.from_url(f"sqlite:///{tmp_path / 'state.db'}")
+def test_migration_0014_records_what_earlier_runs_certified(db_url, tmp_path):
+    """A state DB from before migration 0014: its done mark_completes (not failed ones, not other steps) become
+    inbound_certified rows, with the completion date from the action's after values, once per key."""
+    from cstf.ledger.migrations import migrate, migrations_dir
+    before = tmp_path / "migrations_before_0014"
+    before.mkdir()
+    for f in sorted(migrations_dir().glob("00*.sql")):
+        if int(f.name[:4]) < 14:
+            (before / f.name).write_text(f.read_text())
+    db = StateDB.from_url(db_url)
+    migrate(db.engine, before)
+    for run in ("run1", "run2"):  # run2 planned and did the same action again
+        db.record_plan(run, "999", "competences", [_mark_complete(1, "p1", "CSTF-FIRE"),
+                                                   _mark_complete(2, "p2", "CSTF-IG")])
+    db.record_plan("run1", "999", "users", [action(3, kind="mark_complete", target="CSTF-X")])
+    base = {"try_number": 1, "step": "competences", "attempts": 1, "vpd": "999"}
+    db.record_outcomes([{**base, "run_id": "run1", "action_id": "a1", "status": "done"},
+                        {**base, "run_id": "run2", "action_id": "a1", "status": "done"},
+                        {**base, "run_id": "run1", "action_id": "a2", "status": "failed", "message": "HTTP 503"},
+                        {**base, "run_id": "run1", "action_id": "a3", "status": "done", "step": "users"}])
     db.migrate()
+    assert db.inbound_certified("999", ["p1", "p2", "900003"], ["CSTF-FIRE", "CSTF-IG", "CSTF-X"]) == [
+        ("p1", "CSTF-FIRE", "2024-05-01")]
     with db.engine.connect() as conn:
-        sql = queries.load("inbound_applied").text.replace(":persons", "('p1', 'p2')")
-        plan = conn.execute(text("EXPLAIN QUERY PLAN " + sql), {"vpd": "999"}).all()
+        assert conn.execute(text("SELECT run_id, action_id FROM inbound_certified")).all() == [("run1", "a1")]
     db.dispose()
-    details = [r[-1] for r in plan]
-    assert any("action_outcomes_run_ix (run_id=? AND vpd=? AND step=? AND action_id=?)" in d for d in details), details
-    # ... and reads plan_actions for the day's persons only, not the trust's whole history.
-    assert any("plan_actions_person_ix (vpd=? AND person_id=?)" in d for d in details), details
 
 
 def test_retention_deletes_old_runs_plan_detail_and_keeps_done_evidence(db, monkeypatch):

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from cstf.reconcile.outbound import PLAN_SCHEMA, london_days, plan_outbound, window_persons
+from cstf.reconcile.outbound import PLAN_SCHEMA, london_days, plan_outbound, window_completion_dates, window_persons
 
 LONDON = ZoneInfo("Europe/London")
 VPD = "999"
@@ -243,3 +243,12 @@ def test_a_ledger_and_echoes_read_for_the_window_persons_only_give_the_same_plan
     assert persons == {"9000006", "9000007", "9000008"}
     assert scoped.rows.equals(whole.rows) and scoped.counts == whole.counts
     assert [r[5] for r in tuples(whole.rows)] == ["echo_of_esr", "ledger_has_same_or_later", None]
+
+
+def test_the_echo_check_reads_the_london_completion_dates_of_the_window_only():
+    """An echo of our inbound carries the date we sent; the planner dates a completion by its London calendar day,
+    so the state DB is asked for exactly those days (a completion at 00:30 BST is the London day, not UTC's)."""
+    t = pa.table({"time_completed": [ts("2024-06-03 00:30"), ts("2024-06-03 15:00"), ts("2023-01-09 09:00"),
+                                     ts("2024-05-01 10:00"), None],
+                  "time_modified": [IN, IN, IN, ts("2024-05-30 10:00"), IN]})
+    assert window_completion_dates(t, WINDOW) == ["2023-01-09", "2024-06-03"]

@@ -1,4 +1,3 @@
--- expanding: ids
--- How many of the given rows are now written to this file (checks a bulk update).
+-- How many rows are now written to this (new) file: checks the bulk update, through outbound_ledger_file_ix.
 SELECT COUNT(*) FROM outbound_ledger
-WHERE file_name = :file_name AND state = 'written' AND CAST(id AS TEXT) IN :ids
+WHERE file_name = :file_name AND state = 'written'

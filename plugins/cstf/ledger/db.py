@@ -39,6 +39,9 @@ PLAN_FIELDS = (
 )
 OUTCOME_FIELDS = ("run_id", "try_number", "vpd", "step", "action_id", "status", "totara_id", "message", "attempts")
 OUTCOME_STATUSES = ("done", "rejected", "failed", "skipped")
+CERTIFIED_FIELDS = ("vpd", "person_id", "certification", "completion_date", "run_id", "action_id")
+CERTIFIED_PERSONS_PER_QUERY = 5_000  # persons per IN list (SQLite takes 32,766 variables)
+CERTIFIED_DATES_PER_QUERY = 2_000
 WATERMARK_FIELDS = (
     "file_name", "sequence", "window_end", "full_file_name",
     "full_persons", "current_version", "users_as_of",
@@ -532,7 +535,7 @@ class StateDB:
                 "run_id": run_id, "vpd": vpd, "step": step, "try_number": try_number,
                 "actions": n, "planned_at": now}).scalar_one()
             if n:
-                _bulk_insert(conn, "plan_insert", columns, n, {
+                bulk_execute(conn, "plan_insert", columns, n, {
                     "run_id": run_id, "vpd": vpd, "step": step, "planned_at": now,
                     "try_number": try_number, "plan_try_id": try_id})
         if n >= ANALYZE_AFTER_ROWS:
@@ -586,7 +589,7 @@ class StateDB:
             return 0
         frame["totara_id"] = frame["totara_id"].astype(object).where(frame["totara_id"].notna(), None)
         with self._engine.begin() as conn:
-            _bulk_insert(conn, "person_ids_insert", {f: frame[f].tolist() for f in PERSON_ID_FIELDS}, len(frame),
+            bulk_execute(conn, "person_ids_insert", {f: frame[f].tolist() for f in PERSON_ID_FIELDS}, len(frame),
                          {"vpd": vpd, "run_id": run_id, "try_number": try_number, "seen_at": utc_now()})
         return len(frame)
 
@@ -601,8 +604,10 @@ class StateDB:
             r["destructive"], r["held"] = bool(r["destructive"]), bool(r["held"])
         return rows
 
-    def record_outcomes(self, rows: list[dict]) -> int:
-        """Append outcomes (done, rejected, failed, skipped) of action attempts."""
+    def record_outcomes(self, rows: list[dict], *, certified: list[dict] | None = None) -> int:
+        """Append outcomes (done, rejected, failed, skipped) of action attempts; with `certified`, the
+        certifications those done mark_complete actions completed in Totara (CERTIFIED_FIELDS), in the same
+        transaction: what outbound must never send back to ESR."""
         now = utc_now()
         params = []
         for r in rows:
@@ -610,7 +615,34 @@ class StateDB:
             if r.get("status") not in OUTCOME_STATUSES:
                 raise ValueError(f"outcome status must be one of {OUTCOME_STATUSES}, got {r.get('status')!r}")
             params.append({**{f: r.get(f) for f in OUTCOME_FIELDS}, "at": now})
-        return self._insert_many("outcome_insert", params)
+        if not params:
+            return 0
+        with self._engine.begin() as conn:
+            conn.execute(queries.load("outcome_insert"), params)  # a list -> executemany
+            if certified:
+                for r in certified:
+                    _check_keys(r, CERTIFIED_FIELDS, "certified")
+                bulk_execute(conn, "inbound_certified_insert",
+                             {f: [_iso(r[f]) if f == "completion_date" else r[f] for r in certified]
+                              for f in CERTIFIED_FIELDS}, len(certified), {})
+        return len(params)
+
+    def inbound_certified(self, vpd: str, persons: Iterable[str], certifications: Iterable[str],
+                          dates: Iterable[str] | None = None) -> list[tuple]:
+        """(person_id, certification, completion_date) our inbound completed in Totara, for these persons and
+        certifications (and ISO completion dates, when given) only, read in chunks through the key."""
+        wanted, certs = sorted(set(persons)), sorted(set(certifications))
+        days = None if dates is None else sorted({_iso(d) for d in dates})
+        out: list[tuple] = []
+        if not certs or days == []:
+            return out
+        any_date = days is None or len(days) > CERTIFIED_DATES_PER_QUERY  # too many to list: the planner matches
+        with self._read() as conn:
+            for i in range(0, len(wanted), CERTIFIED_PERSONS_PER_QUERY):
+                out.extend(tuple(r) for r in conn.execute(queries.load("inbound_certified_of_persons"), {
+                    "vpd": vpd, "persons": wanted[i:i + CERTIFIED_PERSONS_PER_QUERY], "certifications": certs,
+                    "any_date": any_date, "dates": [] if any_date else days}))
+        return out
 
     def done_action_ids(self, vpd: str, step: str, among: Iterable[str] | None = None) -> set[str]:
         """Action ids any run has done for this trust and step; with `among`, which of those ids (looked up by
@@ -696,26 +728,32 @@ _PARAM = re.compile(r"(?<!:):(\w+)")
 _VALUES = re.compile(r"VALUES\s*\((.*?)\)", re.S | re.I)
 
 
-def _bulk_insert(conn: Connection, name: str, columns: dict[str, list], n: int, const: dict[str, Any]) -> None:
-    """Insert n rows given as column lists (plus constant values) with the named INSERT, in large pages.
+def bulk_execute(conn: Connection, name: str, columns: dict[str, list], n: int, const: dict[str, Any]) -> None:
+    """Run the named INSERT or UPDATE for n rows given as column lists (plus constant values), in large pages.
 
     The named query stays the one place the statement lives; its :params are turned into the
-    driver's positional form so rows go as tuples (no dict per row): executemany on SQLite,
-    psycopg2's execute_values (many rows per statement) on PostgreSQL.
+    driver's positional form so rows go as tuples (no dict per row): executemany on SQLite;
+    on PostgreSQL psycopg2's execute_values for an INSERT (many rows per statement) and execute_batch
+    for an UPDATE (many statements per round trip).
     """
     body = "\n".join(ln for ln in queries.source(name).splitlines() if not ln.lstrip().startswith("--"))
     order = _PARAM.findall(body)
     sources = [columns[p] if p in columns else itertools.repeat(const[p], n) for p in order]
     rows = zip(*sources)
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
-        from psycopg2.extras import execute_values
+        from psycopg2.extras import execute_batch, execute_values
         m = _VALUES.search(body)
-        sql = body[:m.start()] + "VALUES %s" + _PARAM.sub("%s", body[m.end():])
-        template = "(" + _PARAM.sub("%s", m.group(1)) + ")"
         cur = conn.connection.dbapi_connection.cursor()
         try:
-            while page := list(itertools.islice(rows, BULK_PAGE)):
-                execute_values(cur, sql, page, template=template, page_size=BULK_PAGE)
+            if m:
+                sql = body[:m.start()] + "VALUES %s" + _PARAM.sub("%s", body[m.end():])
+                template = "(" + _PARAM.sub("%s", m.group(1)) + ")"
+                while page := list(itertools.islice(rows, BULK_PAGE)):
+                    execute_values(cur, sql, page, template=template, page_size=BULK_PAGE)
+            else:
+                sql = _PARAM.sub("%s", body)
+                while page := list(itertools.islice(rows, BULK_PAGE)):
+                    execute_batch(cur, sql, page, page_size=1_000)
         finally:
             cur.close()
         return

@@ -26,10 +26,11 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection
 
 from . import queries
-from .db import StateDB, utc_now
+from .db import StateDB, bulk_execute, utc_now
 
 # Persons per IN list of a scoped read (SQLite takes 32,766 variables; smaller lists plan as well and use less memory).
 PERSONS_PER_QUERY = 5_000
@@ -82,6 +83,58 @@ def _as_dicts(rows: Any) -> list[dict]:
     return [r if isinstance(r, dict) else dict(r.__dict__) for r in rows]
 
 
+def _dicts(result) -> list[dict]:
+    """A result's rows as dicts (keys zipped once per row: r._mapping costs more on 100,000-row reads)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, r)) for r in result]
+
+
+def _iso_column(col: pa.ChunkedArray) -> list:
+    if pa.types.is_date(col.type):
+        return pc.cast(col, pa.string()).to_pylist()
+    return [_iso_date(v) for v in col.to_pylist()]
+
+
+def _queue_columns(rows: pa.Table | Sequence[dict], vpd: str | None) -> dict[str, list]:
+    """The insert parameters of the rows to queue as column lists (QUEUE_FIELDS, ISO dates); a row without a key
+    field raises."""
+    if not isinstance(rows, pa.Table):
+        params = [_queue_param(r, vpd) for r in _as_dicts(rows) if not r.get("skip_reason")]
+        return {f: [p[f] for p in params] for f in QUEUE_FIELDS}
+    # A day's plan (a table) column by column: no dict per row.
+    if "skip_reason" in rows.column_names:
+        rows = rows.filter(pc.fill_null(pc.equal(pc.fill_null(rows["skip_reason"], ""), ""), True))
+    n = rows.num_rows
+    cols = {f: rows[f] if f in rows.column_names else pa.chunked_array([pa.nulls(n, pa.string())])
+            for f in QUEUE_FIELDS}
+    if "source" in rows.column_names:
+        cols["certification"] = pc.coalesce(cols["certification"], pc.cast(rows["source"], cols["certification"].type))
+    if vpd is not None:
+        given = pc.cast(cols["vpd"], pa.string())
+        cols["vpd"] = pc.coalesce(pc.if_else(pc.equal(given, ""), None, given), pa.scalar(vpd))
+    for f in ("vpd", "person_id", "competence_id", "date_achieved"):
+        c = cols[f]
+        missing = pc.is_null(c) if not pa.types.is_string(c.type) else pc.or_kleene(pc.is_null(c), pc.equal(c, ""))
+        if pc.any(missing).as_py():
+            bad = {k: cols[k].filter(missing)[0].as_py() for k in ("vpd", "person_id", "competence_id")}
+            raise ValueError(f"outbound row without {f}: {bad}")
+    return {f: _iso_column(cols[f]) if f in ("date_achieved", "expiry_date") else cols[f].to_pylist()
+            for f in QUEUE_FIELDS}
+
+
+def _queue_param(r: dict, vpd: str | None) -> dict:
+    p = {f: r.get(f) for f in QUEUE_FIELDS}
+    if p["certification"] is None:
+        p["certification"] = r.get("source")
+    p["vpd"] = p["vpd"] or vpd
+    for f in ("vpd", "person_id", "competence_id", "date_achieved"):
+        if p[f] in (None, ""):
+            raise ValueError(f"outbound row without {f}: {({k: p[k] for k in ('vpd', 'person_id', 'competence_id')})}")
+    p["date_achieved"] = _iso_date(p["date_achieved"])
+    p["expiry_date"] = _iso_date(p["expiry_date"])
+    return p
+
+
 class OutboundLedger:
     """The outbound ledger over a (migrated) StateDB."""
 
@@ -93,7 +146,7 @@ class OutboundLedger:
     # --- helpers ---------------------------------------------------------------------------------
     def _rows(self, name: str, params: dict) -> list[dict]:
         with self._engine.connect().execution_options(cstf_read_only=True) as conn:
-            return [dict(r._mapping) for r in conn.execute(queries.load(name), params)]
+            return _dicts(conn.execute(queries.load(name), params))
 
     def _event(self, conn: Connection, events: list[dict]) -> None:
         if events:
@@ -103,49 +156,38 @@ class OutboundLedger:
             conn.execute(queries.load("outbound_event_insert"), [{**base, **e} for e in events])
 
     # --- queueing (exactly once) -----------------------------------------------------------------
-    def queue(self, rows: pa.Table | Sequence[dict], run_id: str | None, *, vpd: str | None = None) -> list[dict]:
-        """Queue planned rows as pending; returns the rows inserted now (with source references).
+    def queue(self, rows: pa.Table | Sequence[dict], run_id: str | None, *, vpd: str | None = None,
+              return_rows: bool = True) -> list[dict] | int:
+        """Queue planned rows as pending; returns the rows inserted now (with source references), or how many
+        with `return_rows=False` (a day's plan needs only the count).
 
         Rows carry QUEUE_FIELDS (`source` is accepted for certification; `vpd` may come from the
         keyword). Rows with a non-null `skip_reason` are ignored. A key already in the ledger, in
         any state, is not queued again. Pending rows overtaken by a newer row of the same person
         and competence become `superseded` in the same transaction.
         """
-        params = []
+        columns = _queue_columns(rows, vpd)
+        n = len(columns["vpd"])
+        if not n:
+            return [] if return_rows else 0
         now = utc_now()
-        for r in _as_dicts(rows):
-            if r.get("skip_reason"):
-                continue
-            p = {f: r.get(f) for f in QUEUE_FIELDS}
-            if p["certification"] is None:
-                p["certification"] = r.get("source")
-            p["vpd"] = p["vpd"] or vpd
-            for f in ("vpd", "person_id", "competence_id", "date_achieved"):
-                if p[f] in (None, ""):
-                    raise ValueError(f"outbound row without {f}: {({k: p[k] for k in ('vpd', 'person_id', 'competence_id')})}")
-            p["date_achieved"] = _iso_date(p["date_achieved"])
-            p["expiry_date"] = _iso_date(p["expiry_date"])
-            p.update(now=now, run_id=run_id, try_number=self.try_number)
-            params.append(p)
-        if not params:
-            return []
-        vpds = sorted({p["vpd"] for p in params})
+        vpds = sorted(set(columns["vpd"]))
         with self._engine.begin() as conn:
-            conn.execute(queries.load("outbound_insert"), params)
-            new = [dict(r._mapping) for r in conn.execute(queries.load("outbound_new_rows"))]
-            conn.execute(queries.load("outbound_set_reference"))
-            self._event(conn, [{"ledger_id": r["id"], "vpd": r["vpd"], "from_state": None,
-                                "to_state": "pending", "run_id": run_id, "reason": "queued",
-                                "rule": "outbound_queued"} for r in new])
+            bulk_execute(conn, "outbound_insert", columns, n, {"now": now, "run_id": run_id,
+                                                              "try_number": self.try_number})
+            # The new rows are the ones without a reference yet: their events and ids come from the database.
+            conn.execute(queries.load("outbound_event_queued"), {"run_id": run_id, "try_number": self.try_number,
+                                                                 "at": now})
+            ids = [str(r.id) for r in conn.execute(queries.load("outbound_new_ids"))] if return_rows else None
+            inserted = conn.execute(queries.load("outbound_set_reference")).rowcount
             overtaken = [dict(r._mapping) for v in vpds
                          for r in conn.execute(queries.load("outbound_overtaken"), {"vpd": v})]
             for r in overtaken:
                 self._move(conn, r["id"], "pending", "superseded", run_id=run_id, rule="newer_achievement_queued",
                            reason="a newer achievement of the same person and competence exists")
-            ids = [str(r["id"]) for r in new]
-            out = [dict(r._mapping) for r in conn.execute(queries.load("outbound_rows_by_id"), {"ids": ids})] \
-                if ids else []
-        return out
+            if not return_rows:
+                return inserted
+            return _dicts(conn.execute(queries.load("outbound_rows_by_id"), {"ids": ids})) if ids else []
 
     # --- reads -----------------------------------------------------------------------------------
     def rows(self, vpd: str | None = None, states: Iterable[str] = STATES) -> list[dict]:
@@ -223,11 +265,12 @@ class OutboundLedger:
                         raise KeyError(f"{file_name}: unknown source reference {x['source_reference']!r}")
                 written.append({"id": int(lid), "line": int(x["line"])})
             if written:
-                conn.execute(queries.load("outbound_set_written"),
-                             [{**w, "file_name": file_name, "now": now, "run_id": run_id,
-                               "try_number": self.try_number} for w in written])
-                done = conn.execute(queries.load("outbound_file_written_count"), {
-                    "file_name": file_name, "ids": [str(w["id"]) for w in written]}).scalar_one()
+                bulk_execute(conn, "outbound_set_written", {"id": [w["id"] for w in written],
+                                                            "line": [w["line"] for w in written]}, len(written),
+                             {"file_name": file_name, "now": now, "run_id": run_id, "try_number": self.try_number})
+                # The file is new (its name carries a sequence never handed out twice): every row now naming it
+                # was written by the update above.
+                done = conn.execute(queries.load("outbound_file_written_count"), {"file_name": file_name}).scalar_one()
                 if done != len(written) or len({w["id"] for w in written}) != len(written):
                     raise LedgerStateError(f"{file_name}: {len(written) - done} row(s) were not pending "
                                            "(or listed twice); "
@@ -236,9 +279,9 @@ class OutboundLedger:
                 "vpd": vpd, "file_name": file_name, "seq": int(seq), "sha256": file_sha256,
                 "row_count": len(written), "run_date": run_date.isoformat(), "created_ts": created_ts,
                 "run_id": run_id, "now": now})
-            self._event(conn, [{"ledger_id": w["id"], "vpd": vpd, "from_state": "pending", "to_state": "written",
-                                "file_name": file_name, "line": w["line"], "run_id": run_id,
-                                "rule": "written_to_file", "reason": f"written to {file_name}"} for w in written])
+            conn.execute(queries.load("outbound_event_written"), {
+                "file_name": file_name, "reason": f"written to {file_name}", "run_id": run_id,
+                "try_number": self.try_number, "at": now})
             return dict(conn.execute(queries.load("outbound_file_by_name"), {"file_name": file_name}).one()._mapping)
 
     def file_for_run_date(self, vpd: str, run_date: date) -> dict | None:

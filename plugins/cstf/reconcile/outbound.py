@@ -166,6 +166,16 @@ def window_persons(completions: pa.Table, users: pa.Table, window: tuple[int, in
     return sorted({p for u, p in zip(ids.tolist(), persons.tolist()) if p and u in user_ids})
 
 
+def window_completion_dates(completions: pa.Table, window: tuple[int, int]) -> list[str]:
+    """The Europe/London completion dates (ISO) of the completions modified in the window, as plan_outbound dates
+    them: the only dates an echo of our inbound can have, so the echo check reads only those."""
+    modified = _num(completions, "time_modified")
+    in_window = (modified >= int(window[0])) & (modified < int(window[1]))
+    days = london_days(_num(completions, "time_completed")[in_window])
+    days = np.unique(days[~np.isnan(days)]).astype("int64")
+    return [str(d) for d in days.astype("datetime64[D]")]
+
+
 def plan_outbound(completions: pa.Table, users: pa.Table, mappings: pa.Table, staged_achievements: pa.Table,
                   ledger: pa.Table, inbound_applied: pa.Table, *, vpd: str,
                   window: tuple[int, int]) -> OutboundPlan:
