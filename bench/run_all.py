@@ -7,7 +7,9 @@ competences (a bounded sample through the real appliers against the simulator, a
 simulator's raw mutation rate, with the projected time of the whole plan), outbound (plan + the
 achievement file for one completion per account, against a bare insert of as many rows) and the
 auditor pages on the state of that run (bench_pages: slowest page against the 1 s bar). Each size
-runs in its own process, so its peak RSS is its own. After the sizes: a real Totara site's rows when one is
+runs in its own process, so its peak RSS is its own; "peak RSS (largest step)" runs each step of the first load
+in a process of its own, as Airflow runs a task, and names the largest (bench_memory). After the sizes: a real
+Totara site's rows when one is
 configured (bench_real_totara), and the apply projections at a real site's rates (bench_projection: the
 appliers against the simulator slowed to the costs measured on a real site, first load and a typical day of the
 largest size, with batches and without). Plan job assignments: first load and a day (bench_plan_jobs, bar 10 s).
@@ -46,7 +48,7 @@ ROWS = ["stage", "validate", "plan users (steady)", "plan users (initial load)",
         "plan job assignments (first load)", "plan job assignments (a day)", "pages: slowest (SQLite)",
         "pages: slowest (PostgreSQL)", "CSV download", "state DB built",
         "year: day 1 (SQLite)", "year: day 30 (SQLite)", "year: day 365 (SQLite)",
-        "year: day 1 (PostgreSQL)", "year: day 30 (PostgreSQL)", "year: day 365 (PostgreSQL)", "peak RSS"]
+        "year: day 1 (PostgreSQL)", "year: day 30 (PostgreSQL)", "year: day 365 (PostgreSQL)", "peak RSS", "peak RSS (largest step)"]
 YEAR_DBS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
@@ -101,6 +103,7 @@ def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: 
     """Every benchmark at one size (in this process). A benchmark that raises gives "not measured" rows
     with the error, and the others still run: the tree changes under a long run."""
     import bench_apply
+    import bench_memory
     import bench_pages
     import bench_plan_competences
     import bench_plan_jobs
@@ -250,7 +253,23 @@ def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: 
     year_rows = [f"year: day {d} ({YEAR_DBS[db]})" for db in (YEAR_DBS if pg else ("sqlite",)) for d in (1, 30, 365)]
     # Last: it sets the state DB's clock to the simulated days while it runs.
     section(year_rows, "a year of daily runs (days 1, 30 and 365 on a state DB with the days between)", year)
-    figs.append(Figure("peak RSS", size, peak_rss_mb(), "MB"))
+    figs.append(Figure("peak RSS", size, peak_rss_mb(), "MB", None, "this whole bench process"))
+
+    def memory():
+        res = bench_memory.measure(size, workdir, keep=False)
+        (here / "memory.json").write_text(json.dumps(res))
+        progress(f"{size:,}: peak RSS of each step in its own process:\n" + bench_memory.report(res))
+        top = bench_memory.largest(res)
+        if top is None:
+            raise RuntimeError(next((f"{r['step']}: {r['error']}" for r in res if "error" in r), "no step measured"))
+        others = sorted((r for r in res if r.get("kind") == "step" and "peak_mb" in r and r is not top),
+                        key=lambda r: -r["peak_mb"])[:2]
+        failed = [f"{r['step']} failed: {r['error'][:80]}" for r in res if "error" in r]
+        note = (f"of the {bench_memory.LIMIT_MB:,} MB bar; {top['step']}; next "
+                + ", ".join(f"{r['step']} {r['peak_mb']:,.0f} MB" for r in others) + "".join(f"; {f}" for f in failed))
+        return [Figure("peak RSS (largest step)", size, top["peak_mb"], "MB", top["peak_mb"] / bench_memory.LIMIT_MB, note)]
+
+    section(["peak RSS (largest step)"], "peak RSS of each step of the first load, each in its own process", memory)
     return figs
 
 
