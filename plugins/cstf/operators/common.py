@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from cstf import inbound
+from cstf import inbound, memory
 from cstf.config import Settings, load_trusts
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ LOCK_TASKS = ("lock", "unlock", "outcome")  # outcome comes after the release
 def job_for(item: dict, context: dict, task_id: str) -> inbound.InboundJob:
     """One trust's job for this task of the run. Every esr_inbound task also keeps its run's hold on the trust
     (taken by the run's first task), so a run that goes on for hours is never taken for a stopped one."""
+    memory.configure()  # a task is a process of its own: freed memory goes back to the system at once
     settings = Settings.from_env()
     trust = load_trusts(settings.trusts_dir)[item["vpd"]]
     ti = context.get("ti")
