@@ -63,6 +63,7 @@ APPROVAL_GATES = ("full_file", "suspensions")
 APPROVAL_EVENTS = ("requested", "approved", "rejected", "timed_out")
 # Rows per executemany page of the bulk inserts (plans of 100,000 people and more).
 BULK_PAGE = 10_000
+PLAN_SLICE = 100_000   # plan rows made Python values at a time (record_plan of an Arrow table)
 
 # A plan, or an apply's outcomes, this big get fresh PostgreSQL planner statistics at once.
 ANALYZE_AFTER_ROWS = 10_000
@@ -528,16 +529,21 @@ class StateDB:
         take the latest header of the run. `rows` is a list of dicts or an Arrow table with
         PLAN_FIELDS columns; a table is inserted column-wise in large executemany pages.
         """
-        columns, n = _plan_columns(rows)
+        # A table goes in slice by slice: Python values of 1.5 M actions' 13 columns would take over 1 GB at once.
+        parts = ((rows.slice(i, PLAN_SLICE) for i in range(0, max(rows.num_rows, 1), PLAN_SLICE))
+                 if hasattr(rows, "column_names") else [rows])
+        n = rows.num_rows if hasattr(rows, "column_names") else len(rows)
         now = utc_now()
         with self._engine.begin() as conn:
             try_id = conn.execute(queries.load("plan_try_insert"), {
                 "run_id": run_id, "vpd": vpd, "step": step, "try_number": try_number,
                 "actions": n, "planned_at": now}).scalar_one()
-            if n:
-                bulk_execute(conn, "plan_insert", columns, n, {
-                    "run_id": run_id, "vpd": vpd, "step": step, "planned_at": now,
-                    "try_number": try_number, "plan_try_id": try_id})
+            for part in parts:
+                columns, k = _plan_columns(part)
+                if k:
+                    bulk_execute(conn, "plan_insert", columns, k, {
+                        "run_id": run_id, "vpd": vpd, "step": step, "planned_at": now,
+                        "try_number": try_number, "plan_try_id": try_id})
         if n >= ANALYZE_AFTER_ROWS:
             # Without fresh statistics PostgreSQL plans a run's page as a sort of the whole plan.
             self.refresh_statistics("plan_actions", "plan_tries")

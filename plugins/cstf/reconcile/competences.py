@@ -190,6 +190,11 @@ def _qp(arr: pa.Array, null: str | None = None) -> list:
     return [pc.coalesce(q, pa.scalar(null)) if null is not None else q]
 
 
+def _plain(arr):
+    """One contiguous array (a slice of a chunked column may span chunks)."""
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
 def _cat(*parts) -> pa.Array:
     """Row-wise concatenation of Arrow string arrays and str constants; null parts are skipped."""
     return pc.binary_join_element_wise(*parts, "", null_handling="skip")
@@ -211,9 +216,16 @@ def _take(arr: pa.Array, idx: np.ndarray) -> pa.Array:
     return arr.take(pa.array(np.maximum(idx, 0), pa.int64(), mask=idx < 0)) if len(arr) else pa.nulls(len(idx), arr.type)
 
 
-def _sha(material: pa.Array) -> list[str]:
+HASH_SLICE = 100_000  # actions hashed at a time: Python bytes of 1.5 M materials at once would take ~400 MB
+
+
+def _sha(material: pa.Array) -> pa.Array:
+    """The first 24 hex characters of each value's sha256 (hashing is per action), a slice of values at a time."""
     h = hashlib.sha256
-    return [h(b).hexdigest()[:24] for b in material.cast(pa.binary()).to_pylist()]  # hashing is per action
+    material = material.combine_chunks() if isinstance(material, pa.ChunkedArray) else material
+    parts = [pa.array([h(b).hexdigest()[:24] for b in material.slice(i, HASH_SLICE).cast(pa.binary()).to_pylist()],
+                      pa.string()) for i in range(0, len(material), HASH_SLICE)]
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
 def _isin(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -237,18 +249,25 @@ def _key(code: np.ndarray, days: np.ndarray) -> np.ndarray:
     return (code.astype("int64") << _DAY_BITS) + (np.nan_to_num(days, nan=-25568.0).astype("int64") + 25568)
 
 
+EVIDENCE_ID_COLUMNS = ("completion_date", "competency_element_id", "person_id", "competence_id")
+
+
 def evidence_action_ids(actions: pa.Table, vpd: str) -> pa.Array:
     """For each action's achievement, the id its add_evidence action has, or had in the run that put it in the
     evidence bank (the material of _build's ids for an evidence item): tells a mark_complete of an achievement an
-    earlier run banked because its competence had no confirmed mapping then."""
-    def col(name: str) -> pa.Array:
-        c = actions[name]
-        return c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
-    material = _cat('{"date":', *_qp(pc.cast(col("completion_date"), pa.string()), "null"),
-                    ',"element":', *_qp(col("competency_element_id"), "null"),
-                    ',"kind":"add_evidence","person_id":', *_qp(col("person_id"), "null"),
-                    ',"target":', *_qp(col("competence_id"), "null"), ',"vpd":' + _dumps(vpd) + "}")
-    return pa.array(_sha(material), pa.string())
+    earlier run banked because its competence had no confirmed mapping then. Reads EVIDENCE_ID_COLUMNS only, a
+    slice of rows at a time."""
+    def ids_of(part: pa.Table) -> pa.Array:
+        def col(name: str) -> pa.Array:
+            return _plain(part[name])
+        material = _cat('{"date":', *_qp(pc.cast(col("completion_date"), pa.string()), "null"),
+                        ',"element":', *_qp(col("competency_element_id"), "null"),
+                        ',"kind":"add_evidence","person_id":', *_qp(col("person_id"), "null"),
+                        ',"target":', *_qp(col("competence_id"), "null"), ',"vpd":' + _dumps(vpd) + "}")
+        return _sha(material)
+    if not actions.num_rows:
+        return pa.array([], pa.string())
+    return pa.concat_arrays([ids_of(actions.slice(lo, HASH_SLICE)) for lo in range(0, actions.num_rows, HASH_SLICE)])
 
 
 # --- the planner ----------------------------------------------------------------------------
@@ -261,6 +280,35 @@ def plan_competences(current: dict[str, pa.Table], users: pa.Table, completions:
     Returns the action table (ACTION_SCHEMA, sorted by person, kind, action id), the distinct
     (type, status) pairs of every CMA row with counts, and warnings for the run report.
     """
+    # The decisions' working columns (a few hundred MB at 100,000 persons) are gone once _decide returns:
+    # only the rows' columns are held while the payloads and ids are built.
+    R, status_pairs, warnings = _decide(current, users, completions, mappings, settings, as_of, vpd=vpd, echo=echo)
+    cs: CompetenceSettings = settings.competences
+    table = _build(R, vpd=vpd, as_of=as_of, cs=cs)
+    R = None
+
+    if deleted is not None and deleted.num_rows:
+        key = "competency_element_id" if "competency_element_id" in deleted.column_names else "key"
+        dn = deleted.num_rows
+        D = {"person_id": _str(deleted, "person_id"), "competence_id": _str(deleted, "competence_id"),
+             "competency_element_id": _str(deleted, key), "source_vpd": pa.nulls(dn, pa.string()),
+             "source_file": _str(deleted, "_file"), "cname": pa.nulls(dn, pa.string()),
+             "source_line": (pc.fill_null(pc.cast(deleted["_line"], pa.int64()), 0).combine_chunks()
+                             if "_line" in deleted.column_names else pa.array(np.zeros(dn, "int64"))),
+             "totara_user_id": pa.nulls(dn, pa.string()), "certification": pa.nulls(dn, pa.string()),
+             "rule": np.full(dn, R_["deleted_in_esr"]), "df": np.full(dn, np.nan), "due": np.full(dn, np.nan)}
+        dt = _build(D, vpd=vpd, as_of=as_of, cs=cs)
+        # one recorded row per deleted element (a CMD seen twice is one deletion)
+        dt = pa.table(dt.to_pandas().drop_duplicates("action_id").reset_index(drop=True), schema=ACTION_SCHEMA) \
+            if dt["action_id"].unique().__len__() != dt.num_rows else dt
+        table = pa.concat_tables([table, dt])
+    return CompetencePlan(actions=table, status_pairs=status_pairs, warnings=warnings)
+
+
+def _decide(current: dict[str, pa.Table], users: pa.Table, completions: pa.Table, mappings: MappingSet,
+            settings: TrustSettings, as_of: date, *, vpd: str, echo: pa.Table | None) -> tuple[dict, dict, list[str]]:
+    """Every decision of the plan: the rows of the action table as columns (R, for _build), the (type, status)
+    pairs of the CMA rows and the warnings."""
     cs: CompetenceSettings = settings.competences
     us = settings.users
     today = float((as_of - _EPOCH).days)
@@ -460,24 +508,7 @@ def plan_competences(current: dict[str, pa.Table], users: pa.Table, completions:
     R["users"], R["user_idx"], R["certs"], R["cert_idx"] = acct_id, ui[pos], certs, row_cert
     R["rule"] = row_rule
     R["df"], R["due"] = df_[pos], due[pos]
-    table = _build(R, vpd=vpd, as_of=as_of, cs=cs)
-
-    if deleted is not None and deleted.num_rows:
-        key = "competency_element_id" if "competency_element_id" in deleted.column_names else "key"
-        dn = deleted.num_rows
-        D = {"person_id": _str(deleted, "person_id"), "competence_id": _str(deleted, "competence_id"),
-             "competency_element_id": _str(deleted, key), "source_vpd": pa.nulls(dn, pa.string()),
-             "source_file": _str(deleted, "_file"), "cname": pa.nulls(dn, pa.string()),
-             "source_line": (pc.fill_null(pc.cast(deleted["_line"], pa.int64()), 0).combine_chunks()
-                             if "_line" in deleted.column_names else pa.array(np.zeros(dn, "int64"))),
-             "totara_user_id": pa.nulls(dn, pa.string()), "certification": pa.nulls(dn, pa.string()),
-             "rule": np.full(dn, R_["deleted_in_esr"]), "df": np.full(dn, np.nan), "due": np.full(dn, np.nan)}
-        dt = _build(D, vpd=vpd, as_of=as_of, cs=cs)
-        # one recorded row per deleted element (a CMD seen twice is one deletion)
-        dt = pa.table(dt.to_pandas().drop_duplicates("action_id").reset_index(drop=True), schema=ACTION_SCHEMA) \
-            if dt["action_id"].unique().__len__() != dt.num_rows else dt
-        table = pa.concat_tables([table, dt])
-    return CompetencePlan(actions=table, status_pairs=status_pairs, warnings=warnings)
+    return R, status_pairs, warnings
 
 
 def _build(R: dict, *, vpd: str, as_of: date, cs: CompetenceSettings) -> pa.Table:
@@ -535,16 +566,27 @@ def _build(R: dict, *, vpd: str, as_of: date, cs: CompetenceSettings) -> pa.Tabl
                           *_qp(_cat(f"esr:{vpd}:", sl(R["competency_element_id"])), "null"),
                           ',"type":{"idnumber":' + _dumps(cs.evidence_type) + '},"user":{"id":', q_uid, "}}"))
     parts.append(pa.nulls(m - n_mc - n_ev, pa.string()))
-    payload = pa.concat_arrays([p.combine_chunks() if isinstance(p, pa.ChunkedArray) else p for p in parts])
+    # The kinds' payloads as the chunks of one column, not copied into one array (~400 MB at 100,000 persons).
+    payload = pa.chunked_array([c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])],
+                               pa.string())
+    parts = None
 
     # Action ids: what the action does. Evidence items and skips also name the element, skips the rule.
+    # Built and hashed a slice of rows at a time: the JSON material of every action at once is ~1 GB of
+    # temporary strings at 100,000 persons.
     target = pc.coalesce(R["certification"], R["competence_id"])
-    material = _cat('{"date":', *_qp(achieved, "null"),
-                    _when(~is_mc, _cat(',"element":', *_qp(R["competency_element_id"], "null"))),
-                    ',"kind":"', kind, '","person_id":', *_qp(R["person_id"], "null"),
-                    _when(is_skip, _cat(',"rule":"', rule_arr, '"')),
-                    ',"target":', *_qp(target, "null"), ',"vpd":' + _dumps(vpd) + "}")
-    ids = pa.array(_sha(material), pa.string())
+
+    def ids_of(lo: int, k: int) -> pa.Array:
+        def sl(a):
+            return a.slice(lo, k) if isinstance(a, (pa.Array, pa.ChunkedArray)) else a[lo:lo + k]
+        material = _cat('{"date":', *_qp(sl(achieved), "null"),
+                        _when(~sl(is_mc), _cat(',"element":', *_qp(_plain(sl(R["competency_element_id"])), "null"))),
+                        ',"kind":"', sl(kind), '","person_id":', *_qp(_plain(sl(R["person_id"])), "null"),
+                        _when(sl(is_skip), _cat(',"rule":"', sl(rule_arr), '"')),
+                        ',"target":', *_qp(_plain(sl(target)), "null"), ',"vpd":' + _dumps(vpd) + "}")
+        return _sha(material)
+
+    ids = pa.concat_arrays([ids_of(lo, HASH_SLICE) for lo in range(0, m, HASH_SLICE)])
 
     reason = pa.array([REASONS[r] for r in RULES], pa.string()).take(pa.array(rule, pa.int64()))
     iat_rule = np.isin(rule, [R_["iat_refused_source"], R_["iat_too_old"]])
