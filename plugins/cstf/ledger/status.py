@@ -125,26 +125,44 @@ def person_fingerprints(rows: pa.Table) -> pa.Table:
         return pa.table({"vpd": pa.array([], pa.string()), "person_id": pa.array([], pa.string()),
                          "row_hash": pa.array([], pa.string()), "rows_count": pa.array([], pa.int64()),
                          "as_of": pa.array([], pa.string()), "run_id": pa.array([], pa.string())})
-    frame = rows.select(names).to_pandas()
-    row_hash = pd.util.hash_pandas_object(frame[names[1:]], index=False).to_numpy(dtype=np.uint64)
-    order = np.argsort(frame["person_id"].to_numpy(dtype=object), kind="stable")
-    persons = frame["person_id"].to_numpy(dtype=object)[order]
-    starts = np.flatnonzero(np.r_[True, persons[1:] != persons[:-1]])
+    row_hash = _row_hashes(rows, names[1:])
+    # Sorted by Arrow (UTF-8 byte order is code point order, as Python sorts str): no Python str per row.
+    order = pc.sort_indices(rows["person_id"]).to_numpy()
+    persons = rows["person_id"].take(order).combine_chunks()
+    starts = np.flatnonzero(np.r_[True, pc.not_equal(persons.slice(1), persons.slice(0, len(persons) - 1))
+                                  .to_numpy(zero_copy_only=False)])
+    persons = persons.take(pa.array(starts)).to_pylist()
     hashed = row_hash[order]
     with np.errstate(over="ignore"):  # sums modulo 2**64: the order of a person's rows does not matter
         total = np.add.reduceat(hashed, starts)
         mixed = np.add.reduceat(hashed * np.uint64(0x9E3779B97F4A7C15) ^ (hashed >> np.uint64(29)), starts)
-    count = np.diff(np.r_[starts, len(persons)])
+    count = np.diff(np.r_[starts, len(order)])
     n = len(starts)
     first = rows.slice(0, 1)
     return pa.table({
         "vpd": pa.array([first["vpd"][0].as_py()] * n, pa.string()),
-        "person_id": pa.array(persons[starts].tolist(), pa.string()),
+        "person_id": pa.array(persons, pa.string()),
         "row_hash": pa.array([f"{a:016x}{b:016x}" for a, b in zip(total.tolist(), mixed.tolist())], pa.string()),
         "rows_count": pa.array(count, pa.int64()),
         "as_of": pc.cast(pa.array([first["as_of"][0].as_py()] * n), pa.string()),
         "run_id": pa.array([first["run_id"][0].as_py()] * n, pa.string()),
     })
+
+
+def _row_hashes(rows: pa.Table, names: list[str]) -> np.ndarray:
+    """pd.util.hash_pandas_object(rows.select(names).to_pandas(), index=False), one column made pandas at a time
+    (the whole frame of 1.5 M status rows is ~1 GB): each column's hashes, combined as pandas combines a row's
+    (CPython's tuple hash)."""
+    out = np.full(rows.num_rows, np.uint64(0x345678), dtype=np.uint64)
+    mult = np.uint64(1000003)
+    with np.errstate(over="ignore"):
+        for i, name in enumerate(names):
+            out ^= pd.util.hash_pandas_object(rows[name].to_pandas(), index=False).to_numpy(dtype=np.uint64)
+            out *= mult
+            inverse_i = len(names) - i
+            mult += np.uint64(82520 + inverse_i + inverse_i)
+        out += np.uint64(97531)
+    return out
 
 
 def _delete_persons(conn, table_name: str, vpd: str, persons: list[str]) -> None:

@@ -116,22 +116,26 @@ def apply_file(current: dict[str, pa.Table], file_tables: dict[str, pa.Table], f
     layouts = layouts or load_layouts()
     quarantined = quarantined or {}
     out: dict[str, pa.Table] = {}
-    file_tables = {code: _plain_file_column(t) for code, t in file_tables.items()}
     for code, layout in layouts.by_type.items():
-        incoming = _without_lines(file_tables.get(code, empty_table(layout)), quarantined.get(code))
-        deletes = _without_lines(file_tables[layout.delete_code], quarantined.get(layout.delete_code)) if layout.delete_code in file_tables else None
+        # One entity at a time, sorted as soon as it is made: the unsorted versions of every entity are never
+        # held together with the sorted ones (1.5 M achievements are ~300 MB a version at 100,000 persons).
+        incoming = _without_lines(_plain_file_column(file_tables.get(code, empty_table(layout))), quarantined.get(code))
+        deletes = (_without_lines(_plain_file_column(file_tables[layout.delete_code]), quarantined.get(layout.delete_code))
+                   if layout.delete_code in file_tables else None)
         if file_type == "GOF":  # a full file replaces everything of the VPD
-            out[layout.entity] = _full(incoming, layout)
-            continue
-        existing = current.get(layout.entity)
-        if existing is None:
-            existing = empty_table(layout)
-        if layout.date_tracked:
-            out[layout.entity] = _apply_slices(existing, incoming, deletes, layout)
+            new = _full(incoming, layout)
         else:
-            out[layout.entity] = _apply_keyed(existing, incoming, deletes, layout.key[0])
-    by_entity = {lay.entity: lay for lay in layouts.by_type.values()}
-    return {k: _sorted(v, by_entity[k]) for k, v in out.items()}
+            existing = current.get(layout.entity)
+            if existing is None:
+                existing = empty_table(layout)
+            if layout.date_tracked:
+                new = _apply_slices(existing, incoming, deletes, layout)
+            else:
+                new = _apply_keyed(existing, incoming, deletes, layout.key[0])
+        incoming = deletes = existing = None
+        out[layout.entity] = _sorted(new, layout)
+        new = None
+    return out
 
 
 def _plain_file_column(table: pa.Table) -> pa.Table:
