@@ -118,7 +118,7 @@ def _record_done(db, run_id: str, vpd: str, step: str, actions: pa.Table) -> int
     fixed = dict(run_id=run_id, try_number=1, vpd=vpd, step=step, status="done", totara_id=None, message=None,
                  attempts=1)
     batch = 50_000
-    marks = todo.filter(pc.equal(todo["kind"], "mark_complete")) if step == "competences" else todo.slice(0, 0)
+    marks = todo.filter(pc.equal(todo["kind"], "mark_complete")) if step == "competences" else None
 
     def certified(part: pa.Table) -> list[dict]:  # as the apply step records them with a done mark_complete
         return [{"vpd": vpd, "person_id": p, "certification": c, "completion_date": d, "run_id": run_id,
@@ -126,7 +126,7 @@ def _record_done(db, run_id: str, vpd: str, step: str, actions: pa.Table) -> int
                                                          ("person_id", "certification", "completion_date", "action_id")))]
     for i in range(0, n, batch):  # marks are a subset of the actions: their slices end first
         db.record_outcomes([dict(fixed, action_id=a) for a in ids[i:i + batch]],
-                           certified=certified(marks.slice(i, batch)))
+                           certified=None if marks is None else certified(marks.slice(i, batch)))
     from cstf.ledger.db import ANALYZE_AFTER_ROWS
     if n >= ANALYZE_AFTER_ROWS:
         db.refresh_statistics("action_outcomes")  # as the apply steps do after a big apply
