@@ -309,7 +309,8 @@ def replicate(db, src: int, days: range, feed_names: dict[int, str], detail_days
             for t in ("file_events", "validation_results", "quarantine"):
                 at = {"at": ":ts"} if "at" in cols[t] else {}
                 copy(t, f"FROM {t} WHERE run_id = :src_in", {"run_id": ":r_in", "file_name": fcase, **at})
-            copy("audit_events", f"FROM audit_events WHERE {both}", {"run_id": runs, "at": ":ts", "file_name": fcase})
+            copy("audit_events", f"FROM audit_events WHERE {both}", {"run_id": runs, "at": ":ts", "file_name": fcase,
+                                                                      "run_date": ":rdate"})
             copy("run_warnings", f"FROM run_warnings WHERE {both}", {"run_id": runs, "at": ":ts", "file_name": fcase})
             copy("plan_tries", f"FROM plan_tries WHERE {both}", {"run_id": runs, "planned_at": ":ts"})
             copy("plan_actions", f"FROM plan_actions a JOIN plan_tries t ON t.id = a.plan_try_id "

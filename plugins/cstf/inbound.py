@@ -69,7 +69,7 @@ class InboundJob:
               detail: str | None = None) -> None:
         self.db.audit(run_id=self.ctx.run_id, dag_id=self.ctx.dag_id, task_id=self.ctx.task_id or step,
                       try_number=self.ctx.try_number, vpd=self.vpd, step=step, outcome=outcome,
-                      file_name=file_name, counts=counts, detail=detail)
+                      file_name=file_name, counts=counts, detail=detail, run_date=self.ctx.run_date)
 
     def watermark(self) -> Watermark | None:
         w = self.db.get_watermark(self.vpd)

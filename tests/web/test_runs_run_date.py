@@ -1,6 +1,7 @@
 """The Runs report and page show each run's processing date (run date) beside Airflow's run id, on SQLite
-and PostgreSQL, from what the runs recorded: an inbound run's plans (every action carries its as-of date,
-the processing date), an outbound run's achievement file or, when it wrote none, its window."""
+and PostgreSQL: the date each run's audit events were written with, else (events from before migration 0015)
+what the runs recorded: an inbound run's plans (every action carries its as-of date, the processing date), an
+outbound run's achievement file or, when it wrote none, its window."""
 from __future__ import annotations
 
 import re
@@ -65,6 +66,10 @@ def db(state_url):
                        "sha", "manual__o1", run_date=date(2024, 7, 1))
     db.audit(run_id="manual__o2", dag_id="esr_outbound", vpd="999", step="outbound_window", outcome="planned",
              detail="2024-07-02", try_number=1)
+    # A rerun of a processed day: nothing changed, so no plan rows, yet its events carry the date it processed
+    # (as do runs whose plan rows retention has purged).
+    for step in ("discover", "plan_users", "plan_competences"):
+        db.audit(run_id="manual__d", dag_id="esr_inbound", vpd="999", step=step, run_date=date(2024, 6, 3), **audit)
     yield db
     db.dispose()
 
@@ -73,7 +78,7 @@ def test_each_run_has_its_processing_date(db):
     got = {r["run_id"]: r["run_date"] for r in reports.run(db, "runs", limit=None).as_dicts()}
     assert {k: (str(v) if v else None) for k, v in got.items()} == {
         "manual__a": "2024-06-04", "manual__b": "2024-06-02", "manual__c": None,
-        "manual__o1": "2024-07-01", "manual__o2": "2024-07-02"}
+        "manual__o1": "2024-07-01", "manual__o2": "2024-07-02", "manual__d": "2024-06-03"}
     # The CSV keeps its first columns (run id, trust), then the run date.
     assert reports.run(db, "runs", limit=1).columns[:3] == ["run_id", "vpd", "run_date"]
 
@@ -82,6 +87,8 @@ def test_runs_filter_by_processing_date(db):
     assert [r["run_id"] for r in reports.run(db, "runs", {"run_date": "2024-06-04"}, limit=None).as_dicts()] == [
         "manual__a"]
     assert reports.run(db, "runs", {"run_date": "2024-06-04", "vpd": "998"}, limit=None).rows == []
+    assert [r["run_id"] for r in reports.run(db, "runs", {"run_date": "2024-06-03"}, limit=None).as_dicts()] == [
+        "manual__d"]
 
 
 def test_the_runs_page_shows_the_run_date_beside_the_run_id(db, state_url):

@@ -2,14 +2,15 @@
 -- description: One row per DAG run and trust: the date it processed (run date: the run_date it was triggered with, else its logical date), when it ran, its latest try, the steps it took and how they ended (failed: a step failed or a file was rejected; held: files or actions were held or the trust is held).
 -- params: vpd, run_id, run_date, date_from, date_to
 -- order: started_at DESC, vpd
--- The run date comes from what the run recorded with it: an outbound run's achievement file or window, else
--- the as-of date of its plans (every action of a run carries its processing date). A run that recorded
--- neither (stopped before planning, a maintenance run) shows none.
+-- The run date is the one its events were written with (since migration 0015); for older events, what the run
+-- recorded with it: an outbound run's achievement file or window, else the as-of date of its plans. A run that
+-- recorded none of these shows none.
 SELECT *
 FROM (
     SELECT r.run_id,
            r.vpd,
            COALESCE(
+               r.run_date,
                (SELECT MAX(o.run_date) FROM outbound_files o WHERE o.run_id = r.run_id AND o.vpd = r.vpd),
                (SELECT MAX(w.detail) FROM audit_events w
                  WHERE w.run_id = r.run_id AND w.vpd = r.vpd AND w.step = 'outbound_window'),
@@ -31,6 +32,7 @@ FROM (
                MIN(at)          AS started_at,
                MAX(at)          AS last_event_at,
                MAX(try_number)  AS max_try,
+               MAX(run_date)    AS run_date,
                COUNT(*)         AS events,
                SUM(CASE WHEN outcome IN ('failed', 'rejected') THEN 1 ELSE 0 END) AS failed_steps,
                SUM(CASE WHEN outcome = 'held' THEN 1 ELSE 0 END) AS held_steps,

@@ -48,7 +48,7 @@ WATERMARK_FIELDS = (
 )
 AUDIT_FIELDS = (
     "run_id", "dag_id", "task_id", "try_number", "vpd", "step",
-    "outcome", "file_name", "counts", "detail",
+    "outcome", "file_name", "counts", "detail", "run_date",
 )
 VALIDATION_FIELDS = (
     "run_id", "try_number", "file_name", "vpd", "record_type", "expectation", "column_name",
@@ -467,6 +467,7 @@ class StateDB:
         row["counts_json"] = _json(row.pop("counts"))
         row["detail"] = _json(row["detail"])
         row["at"] = utc_now()
+        row["run_date"] = None if row["run_date"] is None else str(row["run_date"])
         with self._engine.begin() as conn:
             return conn.execute(queries.load("audit_insert"), row).scalar_one()
 
