@@ -21,6 +21,7 @@ from pathlib import Path
 from common import ROOT, progress
 
 from cstf.totara import TotaraClient
+from cstf.totara.client import DEFAULT_BATCH_SIZE
 from sim.totara.testing import real_site_config, site_home_config
 
 CERTS = ["CSTF-FIRE-2Y", "CSTF-IG-1Y", "CSTF-EDHR-3Y", "CSTF-HSW-3Y", "CSTF-IPC1-3Y", "CSTF-MH1-3Y"]
@@ -114,10 +115,12 @@ def report(m: dict, p: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--accounts", type=int, default=200, help="accounts a side (default 200)")
-    ap.add_argument("--per-user", type=int, default=4, help="completions per account (default 4)")
-    ap.add_argument("--batch-size", type=int, default=100,
-                    help="items per batch call (default 100: several batches, so the 4 in flight are used)")
+    # Big enough that the batched side runs many rounds of 4 batches in flight (a first load sends thousands):
+    # with a handful of batches the last round leaves workers idle and the rates swing from run to run.
+    ap.add_argument("--accounts", type=int, default=1000, help="accounts a side (default 1000)")
+    ap.add_argument("--per-user", type=int, default=5, help="completions per account (default 5)")
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                    help=f"items per batch call (default {DEFAULT_BATCH_SIZE}, the client's own)")
     ap.add_argument("--home", type=Path, help="a site made by totara/site/totara_site.py (default work/totara-site)")
     ap.add_argument("--out", type=Path, default=ROOT / "work" / "bench" / "real_totara.json")
     a = ap.parse_args()
