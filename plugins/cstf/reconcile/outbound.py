@@ -82,19 +82,25 @@ class OutboundPlan:
 
 # --- column helpers ----------------------------------------------------------------------------
 
-def _text(table: pa.Table | None, name: str) -> np.ndarray:
-    """A column as trimmed text, nulls as "" (object array); missing column -> all ""."""
+def _atext(table: pa.Table | None, name: str) -> pa.Array:
+    """A column as trimmed text, nulls as "" (an Arrow string array); missing column -> all ""."""
     n = 0 if table is None else table.num_rows
     if table is None or name not in table.column_names:
-        return np.full(n, "", dtype=object)
+        return pa.array([""] * n, pa.string())
     col = table[name]
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_null(col.type):
-        return np.full(n, "", dtype=object)
+        return pa.array([""] * n, pa.string())
     if pa.types.is_floating(col.type):  # ids that went through a float column: 17.0 -> "17"
         col = pc.cast(pc.round(col), pa.int64())
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+    if not pa.types.is_string(col.type):
         col = pc.cast(col, pa.string())
-    return np.asarray(pc.fill_null(pc.utf8_trim_whitespace(col), "").to_numpy(zero_copy_only=False), dtype=object)
+    return pc.fill_null(pc.utf8_trim_whitespace(col), "")
+
+
+def _text(table: pa.Table | None, name: str) -> np.ndarray:
+    """A column as trimmed text, nulls as "" (object array); missing column -> all ""."""
+    return np.asarray(_atext(table, name).to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _num(table: pa.Table, name: str) -> np.ndarray:
@@ -108,22 +114,26 @@ def _num(table: pa.Table, name: str) -> np.ndarray:
                       dtype="float64")
 
 
-def _days(table: pa.Table | None, name: str) -> np.ndarray:
-    """A date column (date32, timestamp or ISO text) as float days since 1970 (NaN = null)."""
-    if table is None or name not in table.column_names:
-        return np.full(0 if table is None else table.num_rows, np.nan)
+def _adays(table: pa.Table | None, name: str) -> pa.Array:
+    """A date column (date32, timestamp or ISO text) as int32 days since 1970 (null stays null)."""
+    n = 0 if table is None else table.num_rows
+    if table is None or name not in table.column_names or pa.types.is_null(table[name].type):
+        return pa.nulls(n, pa.int32())
     col = table[name]
-    if pa.types.is_null(col.type):
-        return np.full(table.num_rows, np.nan)
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         col = pc.utf8_trim_whitespace(col)
         col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
         col = pc.strptime(col, "%Y-%m-%d", "s")
     if pa.types.is_timestamp(col.type):
         col = pc.cast(col, pa.date32())
-    col = pc.cast(pc.cast(col, pa.date32()), pa.int32())
-    return np.asarray(pc.fill_null(pc.cast(col, pa.float64()), np.nan).to_numpy(zero_copy_only=False),
-                      dtype="float64")
+    return pc.cast(pc.cast(col, pa.date32()), pa.int32())
+
+
+def _days(table: pa.Table | None, name: str) -> np.ndarray:
+    """A date column (date32, timestamp or ISO text) as float days since 1970 (NaN = null)."""
+    return np.asarray(pc.fill_null(pc.cast(_adays(table, name), pa.float64()), np.nan)
+                      .to_numpy(zero_copy_only=False), dtype="float64")
 
 
 def london_days(seconds: np.ndarray) -> np.ndarray:
@@ -137,15 +147,57 @@ def london_days(seconds: np.ndarray) -> np.ndarray:
     return out
 
 
-def _date_array(days: pd.Series | np.ndarray) -> pa.Array:
+def _date_array(days: np.ndarray) -> pa.Array:
     d = np.asarray(days, dtype="float64")
     mask = np.isnan(d)
     return pa.array(np.where(mask, 0, d).astype("int32"), pa.int32(), mask=mask).cast(pa.date32())
 
 
-def _str_array(values) -> pa.Array:
-    v = np.asarray(values, dtype=object)
-    return pa.array(np.where(v == "", None, v), pa.string())
+def _blank_null(values: pa.Array) -> pa.Array:
+    """Text with "" as null (the plan's blank)."""
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+
+def _np_bool(values) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _lookup(left: list[pa.Array], right: list[pa.Array]) -> np.ndarray:
+    """For each left row, the index of the right row with the same key (right keys unique; "" matches ""),
+    -1 if none: a hash join of Arrow columns that gives positions, so the left order never moves."""
+    n = len(left[0])
+    out = np.full(n, -1, dtype=np.int64)
+    if n == 0 or len(right[0]) == 0:
+        return out
+    if len(left) == 1:  # one text key: a set lookup (the first of equal right keys, like a drop_duplicates)
+        idx = pc.index_in(left[0], value_set=right[0])
+        return np.asarray(pc.fill_null(idx, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    keys = [f"k{i}" for i in range(len(left))]
+    lt = pa.table({**dict(zip(keys, left)), "_l": pa.array(np.arange(n, dtype=np.int64))})
+    rt = pa.table({**dict(zip(keys, right)), "_r": pa.array(np.arange(len(right[0]), dtype=np.int64))})
+    j = lt.join(rt, keys=keys, join_type="inner", use_threads=False)
+    out[np.asarray(j["_l"].to_numpy())] = np.asarray(j["_r"].to_numpy())
+    return out
+
+
+def _group_max(keys: list[pa.Array], values: pa.Array) -> tuple[list[pa.Array], np.ndarray]:
+    """The distinct keys (rows with a null value left out) and the largest value of each, as float days."""
+    names = [f"k{i}" for i in range(len(keys))]
+    t = pa.table({**dict(zip(names, keys)), "v": values}).filter(pc.is_valid(values))
+    g = t.group_by(names, use_threads=False).aggregate([("v", "max")])
+    return [g[k].combine_chunks() for k in names], np.asarray(pc.cast(g["v_max"], pa.float64()).to_numpy(
+        zero_copy_only=False), dtype="float64")
+
+
+def _at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """values[positions] as float, NaN where the position is -1 (no match)."""
+    return np.append(np.asarray(values, dtype="float64"), np.nan)[positions]
+
+
+def _distinct(keys: list[pa.Array]) -> list[pa.Array]:
+    names = [f"k{i}" for i in range(len(keys))]
+    g = pa.table(dict(zip(names, keys))).group_by(names, use_threads=False).aggregate([])
+    return [g[k].combine_chunks() for k in names]
 
 
 def _empty_plan(counts: dict) -> OutboundPlan:
@@ -154,24 +206,26 @@ def _empty_plan(counts: dict) -> OutboundPlan:
 
 # --- the planner -------------------------------------------------------------------------------
 
+def _in_window(completions: pa.Table, window: tuple[int, int]) -> np.ndarray:
+    modified = _num(completions, "time_modified")
+    return (modified >= int(window[0])) & (modified < int(window[1]))
+
+
 def window_persons(completions: pa.Table, users: pa.Table, window: tuple[int, int]) -> list[str]:
     """ESR person ids of the users with a completion modified in the window: every person plan_outbound can
     make a row for, so the ledger and inbound history it checks can be read for these persons only."""
-    modified = _num(completions, "time_modified")
-    in_window = (modified >= int(window[0])) & (modified < int(window[1]))
-    user_ids = set(_text(completions, "user_id")[in_window].tolist())
-    if not user_ids:
+    user_ids = _atext(completions, "user_id").filter(pa.array(_in_window(completions, window)))
+    if not len(user_ids):
         return []
-    ids, persons = _text(users, "id"), _text(users, "cf_esr_person_id")
-    return sorted({p for u, p in zip(ids.tolist(), persons.tolist()) if p and u in user_ids})
+    ids, persons = _atext(users, "id"), _atext(users, "cf_esr_person_id")
+    wanted = persons.filter(pc.and_(pc.is_in(ids, value_set=pc.unique(user_ids)), pc.not_equal(persons, "")))
+    return sorted(pc.unique(wanted).to_pylist())
 
 
 def window_completion_dates(completions: pa.Table, window: tuple[int, int]) -> list[str]:
     """The Europe/London completion dates (ISO) of the completions modified in the window, as plan_outbound dates
     them: the only dates an echo of our inbound can have, so the echo check reads only those."""
-    modified = _num(completions, "time_modified")
-    in_window = (modified >= int(window[0])) & (modified < int(window[1]))
-    days = london_days(_num(completions, "time_completed")[in_window])
+    days = london_days(_num(completions, "time_completed")[_in_window(completions, window)])
     days = np.unique(days[~np.isnan(days)]).astype("int64")
     return [str(d) for d in days.astype("datetime64[D]")]
 
@@ -179,138 +233,170 @@ def window_completion_dates(completions: pa.Table, window: tuple[int, int]) -> l
 def plan_outbound(completions: pa.Table, users: pa.Table, mappings: pa.Table, staged_achievements: pa.Table,
                   ledger: pa.Table, inbound_applied: pa.Table, *, vpd: str,
                   window: tuple[int, int]) -> OutboundPlan:
-    """Rows to send to ESR (skip_reason null) and the completions skipped, with their reason."""
+    """Rows to send to ESR (skip_reason null) and the completions skipped, with their reason.
+
+    Column-wise: text stays in Arrow arrays, every match is a hash lookup that returns positions, and a row's
+    reason is the first rule (in this order) that skips it."""
     start, end = int(window[0]), int(window[1])
     counts: dict[str, int] = {}
 
     # 1. Completions changed in the window that are completions.
     modified = _num(completions, "time_modified")
     done_secs = _num(completions, "time_completed")
-    state = _text(completions, "state")
-    hist = (np.asarray(pc.fill_null(pc.cast(completions["is_history"], pa.bool_()), False)
-                       .to_numpy(zero_copy_only=False), dtype=bool)
+    hist = (_np_bool(pc.cast(completions["is_history"], pa.bool_()))
             if "is_history" in completions.column_names else np.zeros(completions.num_rows, bool))
     in_window = (modified >= start) & (modified < end)
-    completed = (done_secs > 0) & (hist | np.isin(state, COMPLETED_STATES))
+    completed = (done_secs > 0) & (hist | _np_bool(pc.is_in(_atext(completions, "state"),
+                                                            value_set=pa.array(COMPLETED_STATES))))
     keep = in_window & completed
     counts["completions_in_window"] = int(in_window.sum())
     counts["not_completed"] = int((in_window & ~completed).sum())
-    C = pd.DataFrame({
-        "user_id": _text(completions, "user_id")[keep],
-        "source": _text(completions, "certification_idnumber")[keep],
-        "hist": hist[keep],
-        "day": london_days(done_secs[keep]),
-        "expiry": london_days(_num(completions, "time_expires")[keep]),
-    })
+    kept = pa.array(keep)
+    c_user = _atext(completions, "user_id").filter(kept)
+    c_source = _atext(completions, "certification_idnumber").filter(kept)
+    c_hist, c_day = hist[keep], london_days(done_secs[keep])
+    c_expiry = london_days(_num(completions, "time_expires")[keep])
 
-    # 2. Their users: ESR identity of this VPD only.
-    U = pd.DataFrame({
-        "user_id": _text(users, "id"), "person_id": _text(users, "cf_esr_person_id"),
-        "user_vpd": _text(users, "cf_esr_vpd"), "employee_number": _text(users, "cf_esr_employee_number"),
-        "assignment_number": _text(users, "cf_esrassignmentnumber"),
-    }).drop_duplicates("user_id", keep="first")
-    C = C.merge(U, on="user_id", how="left", indicator="_u")
-    C[["person_id", "user_vpd", "employee_number", "assignment_number"]] = \
-        C[["person_id", "user_vpd", "employee_number", "assignment_number"]].fillna("")
-    other_vpd = (C["person_id"] != "") & (C["user_vpd"] != "") & (C["user_vpd"] != vpd)
+    # 2. Their users (the first row of a user id): ESR identity of this VPD only.
+    u = _lookup([c_user], [_atext(users, "id")])
+    found = u >= 0
+    take = pa.array(np.where(found, u, 0)) if len(u) and users.num_rows else None
+
+    def user_col(name: str) -> pa.Array:
+        if take is None:
+            return pa.array([""] * len(u), pa.string())
+        return pc.if_else(pa.array(found), _atext(users, name).take(take), "")
+    c_person, c_vpd = user_col("cf_esr_person_id"), user_col("cf_esr_vpd")
+    c_employee, c_assignment = user_col("cf_esr_employee_number"), user_col("cf_esrassignmentnumber")
+    has_person, has_vpd = _np_bool(pc.not_equal(c_person, "")), _np_bool(pc.not_equal(c_vpd, ""))
+    other_vpd = has_person & has_vpd & _np_bool(pc.not_equal(c_vpd, vpd))
     counts["other_vpd"] = int(other_vpd.sum())
-    C = C[~other_vpd.to_numpy()].reset_index(drop=True)
-    C["reason"] = None
-    C.loc[C["_u"] == "left_only", "reason"] = "no_totara_user"
-    C.loc[C["reason"].isna() & ((C["person_id"] == "") | (C["user_vpd"] == "")), "reason"] = "no_esr_person_id"
-    C["cid"] = np.arange(len(C))
-    if C.empty:
+    ours = ~other_vpd
+    n = int(ours.sum())
+    if n == 0:
         counts["to_send"] = 0
         return _empty_plan(counts)
+    mine = pa.array(ours)
+    c_user, c_source, c_person = c_user.filter(mine), c_source.filter(mine), c_person.filter(mine)
+    c_employee, c_assignment = c_employee.filter(mine), c_assignment.filter(mine)
+    c_hist, c_day, c_expiry = c_hist[ours], c_day[ours], c_expiry[ours]
+    c_reason = np.full(n, None, dtype=object)
+    c_reason[~found[ours]] = "no_totara_user"
+    c_reason[(c_reason == None) & ~(has_person & has_vpd)[ours]] = "no_esr_person_id"  # noqa: E711
 
-    # 3. Mapped competences effective on the completion date (one-to-many: one row each).
-    M = pd.DataFrame({
-        "source": _text(mappings, "certification"), "competence_id": _text(mappings, "competence_id"),
-        "competence_name": _text(mappings, "competence_name"),
-        "valid_from": _days(mappings, "valid_from"), "valid_to": _days(mappings, "valid_to"),
-    })
-    M = M[(M["source"] != "") & (M["competence_id"] != "")]
-    X = C.merge(M, on="source", how="left")
-    mapped = X["competence_id"].notna()
-    effective = mapped & (X["valid_from"].isna() | (X["valid_from"] <= X["day"])) & \
-        (X["valid_to"].isna() | (X["day"] <= X["valid_to"]))
-    X["m"], X["eff"] = mapped.to_numpy(), effective.to_numpy()
-    any_map = X["cid"].map(X.groupby("cid")["m"].any()).astype(bool)
-    any_eff = X["cid"].map(X.groupby("cid")["eff"].any()).astype(bool)
+    # 3. Mapped competences effective on the completion date (one-to-many: one row each, in mapping order).
+    m_source, m_comp = _atext(mappings, "certification"), _atext(mappings, "competence_id")
+    m_ok = pc.and_(pc.not_equal(m_source, ""), pc.not_equal(m_comp, ""))
+    m_source, m_comp = _text(mappings, "certification")[_np_bool(m_ok)], _text(mappings, "competence_id")[_np_bool(m_ok)]
+    m_name = _text(mappings, "competence_name")[_np_bool(m_ok)]
+    m_from, m_to = _days(mappings, "valid_from")[_np_bool(m_ok)], _days(mappings, "valid_to")[_np_bool(m_ok)]
+    # Position -1 is "no mapping": a blank competence with open dates.
+    m_comp_, m_name_ = np.append(m_comp, "").astype(object), np.append(m_name, "").astype(object)
+    m_from, m_to = np.append(m_from, np.nan), np.append(m_to, np.nan)
+    sources = sorted(set(m_source.tolist()))
+    of_source = {s: np.flatnonzero(m_source == s) for s in sources}
+    k = _lookup([c_source], [pa.array(sources, pa.string())])            # the completion's source, -1: unmapped
+    size = np.array([len(of_source[s]) for s in sources] + [1], dtype=np.int64)  # [-1] -> the last: 1 row
+    flat = np.concatenate([of_source[s] for s in sources] + [np.array([-1])]).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(size)[:-1]])
+    rep = size[k]
+    xi = np.repeat(np.arange(n), rep)                                       # the completion of each row
+    pos = np.arange(len(xi)) - np.repeat(np.cumsum(rep) - rep, rep)         # its place among them
+    mi = flat[first[k][xi] + pos]                                           # its mapping, -1: none
+    day = c_day[xi]
+    mapped = mi >= 0
+    vf, vt = m_from[mi], m_to[mi]
+    eff = mapped & (np.isnan(vf) | (vf <= day)) & (np.isnan(vt) | (day <= vt))
+    any_eff = np.bincount(xi, weights=eff, minlength=n) > 0
     # Keep effective rows; a completion with none keeps one row (competence blank) with its reason.
-    sel = X["eff"] | (~any_eff & ~X.duplicated("cid"))
-    X, any_map = X[sel].copy(), any_map[sel]
-    X.loc[X["reason"].isna() & ~any_map, "reason"] = "no_outbound_mapping"
-    X.loc[X["reason"].isna() & ~X["eff"], "reason"] = "mapping_not_effective"
-    X.loc[~X["eff"].astype(bool), ["competence_id", "competence_name"]] = ""
-    X[["competence_id", "competence_name"]] = X[["competence_id", "competence_name"]].fillna("")
-    X = X.reset_index(drop=True)
+    sel = eff | (~any_eff[xi] & (pos == 0))
+    xi, mi, eff, day = xi[sel], mi[sel], eff[sel], day[sel]
+    reason = c_reason[xi]
+    reason[(reason == None) & (k[xi] < 0)] = "no_outbound_mapping"  # noqa: E711
+    reason[(reason == None) & ~eff] = "mapping_not_effective"  # noqa: E711
+    comp, name = m_comp_[np.where(eff, mi, -1)], m_name_[np.where(eff, mi, -1)]
+    rows = pa.array(xi)
+    person, source, a_comp = c_person.take(rows), c_source.take(rows), pa.array(comp, pa.string())
+    day32 = pa.array(day.astype(np.int32))  # never null: a completion has a completion time
+
+    def skip(mask: np.ndarray, why: str) -> None:
+        reason[(reason == None) & mask] = why  # noqa: E711
 
     # 4. Echo: a completion our inbound created from ESR (person, certification, date).
     if inbound_applied is not None and inbound_applied.num_rows:
-        E = pd.DataFrame({"person_id": _text(inbound_applied, "person_id"),
-                          "source": _text(inbound_applied, "certification"),
-                          "day": _days(inbound_applied, "completion_date"), "_echo": True}).drop_duplicates()
-        X = X.merge(E, on=["person_id", "source", "day"], how="left")
-        X.loc[X["reason"].isna() & X["_echo"].eq(True), "reason"] = "echo_of_esr"
+        e = pa.table({"p": _atext(inbound_applied, "person_id"), "s": _atext(inbound_applied, "certification"),
+                      "d": _adays(inbound_applied, "completion_date")})
+        e = e.filter(pc.is_valid(e["d"]))
+        skip(_lookup([person, source, day32], _distinct([e["p"], e["s"], e["d"]])) >= 0, "echo_of_esr")
 
     # 5. Never send older: ESR's latest PERSONAL/ACHIEVED Date From per person and competence.
     if staged_achievements is not None and staged_achievements.num_rows:
-        ok = (_text(staged_achievements, "competency_type") == ESR_ACHIEVED[0]) & \
-             (_text(staged_achievements, "competency_status") == ESR_ACHIEVED[1])
-        S = pd.DataFrame({"person_id": _text(staged_achievements, "person_id")[ok],
-                          "competence_id": _text(staged_achievements, "competence_id")[ok],
-                          "esr_day": _days(staged_achievements, "date_from")[ok]})
-        S = S.dropna(subset=["esr_day"]).groupby(["person_id", "competence_id"], as_index=False)["esr_day"].max()
-        X = X.merge(S, on=["person_id", "competence_id"], how="left")
-        X.loc[X["reason"].isna() & (X["esr_day"] >= X["day"]), "reason"] = "esr_has_same_or_later"
+        ok = pc.and_(pc.equal(_atext(staged_achievements, "competency_type"), ESR_ACHIEVED[0]),
+                     pc.equal(_atext(staged_achievements, "competency_status"), ESR_ACHIEVED[1]))
+        keys, latest = _group_max([_atext(staged_achievements, "person_id").filter(ok),
+                                   _atext(staged_achievements, "competence_id").filter(ok)],
+                                  _adays(staged_achievements, "date_from").filter(ok))
+        skip(_at(latest, _lookup([person, a_comp], keys)) >= day, "esr_has_same_or_later")
 
     # 6. ... nor what the ledger already holds (same or later date in flight; the same key in any state).
     if ledger is not None and ledger.num_rows:
-        L = pd.DataFrame({"vpd": _text(ledger, "vpd"), "person_id": _text(ledger, "person_id"),
-                          "competence_id": _text(ledger, "competence_id"),
-                          "led_day": _days(ledger, "date_achieved"), "state": _text(ledger, "state")})
-        L = L[(L["vpd"] == "") | (L["vpd"] == vpd)]
-        blocking = L[L["state"].isin(LEDGER_BLOCKING)].groupby(
-            ["person_id", "competence_id"], as_index=False)["led_day"].max()
-        X = X.merge(blocking, on=["person_id", "competence_id"], how="left")
-        X.loc[X["reason"].isna() & (X["led_day"] >= X["day"]), "reason"] = "ledger_has_same_or_later"
-        same = L[["person_id", "competence_id", "led_day"]].drop_duplicates().rename(
-            columns={"led_day": "day"}).assign(_inled=True)
-        X = X.merge(same, on=["person_id", "competence_id", "day"], how="left")
-        X.loc[X["reason"].isna() & X["_inled"].eq(True), "reason"] = "already_in_ledger"
+        lv = _atext(ledger, "vpd")
+        ours_l = pc.or_(pc.equal(lv, ""), pc.equal(lv, vpd))
+        l_person, l_comp = _atext(ledger, "person_id").filter(ours_l), _atext(ledger, "competence_id").filter(ours_l)
+        l_day, l_state = _adays(ledger, "date_achieved").filter(ours_l), _atext(ledger, "state").filter(ours_l)
+        blocking = pc.is_in(l_state, value_set=pa.array(LEDGER_BLOCKING))
+        keys, latest = _group_max([l_person.filter(blocking), l_comp.filter(blocking)], l_day.filter(blocking))
+        skip(_at(latest, _lookup([person, a_comp], keys)) >= day, "ledger_has_same_or_later")
+        present = pc.is_valid(l_day)
+        same = _distinct([l_person.filter(present), l_comp.filter(present), l_day.filter(present)])
+        skip(_lookup([person, a_comp, day32], same) >= 0, "already_in_ledger")
 
     # 7. One row per (person, competence, date), and only the latest date per (person, competence).
-    X = X.sort_values(["person_id", "competence_id", "day", "hist", "source", "user_id"],
-                      kind="mergesort").reset_index(drop=True)
-    live = X["reason"].isna()
-    dup = live & X.duplicated(["person_id", "competence_id", "day"])
-    X.loc[dup, "reason"] = "duplicate_in_run"
-    live = X["reason"].isna()
-    latest = X[live].groupby(["person_id", "competence_id"])["day"].transform("max")
-    X.loc[latest.index[(X.loc[latest.index, "day"] < latest).to_numpy()], "reason"] = "newer_in_run"
+    user = c_user.take(rows)
+    t = pa.table({"p": person, "c": a_comp, "d": day32, "h": pa.array(c_hist[xi]), "s": source, "u": user})
+    order = pc.sort_indices(t, sort_keys=[("p", "ascending"), ("c", "ascending"), ("d", "ascending"),
+                                          ("h", "ascending"), ("s", "ascending"), ("u", "ascending")])
+    t = t.take(order)
+    o = np.asarray(order.to_numpy())
+    xi, mi, reason, day, name = xi[o], mi[o], reason[o], day[o], name[o]
+    m = len(xi)
+    same_pc = np.zeros(m, dtype=bool)  # the row's person and competence are those of the row before
+    if m > 1:
+        same_pc[1:] = _np_bool(pc.and_(pc.equal(t["p"].slice(1), t["p"].slice(0, m - 1)),
+                                       pc.equal(t["c"].slice(1), t["c"].slice(0, m - 1))))
+    same_key = same_pc & np.concatenate([[False], day[1:] == day[:-1]])
+    skip(same_key, "duplicate_in_run")
+    live = reason == None  # noqa: E711
+    group = np.cumsum(~same_pc) - 1
+    latest = np.full(group[-1] + 1 if m else 0, -np.inf)
+    np.maximum.at(latest, group[live], day[live])
+    skip(live & (day < latest[group]), "newer_in_run")
 
-    X = X.sort_values(["person_id", "competence_id", "day", "source", "user_id"], kind="mergesort")
-    reason = X["reason"].to_numpy(dtype=object)
-    rows = pa.table({
-        "vpd": pa.array([vpd] * len(X), pa.string()),
-        "user_id": _str_array(X["user_id"]),
-        "person_id": _str_array(X["person_id"]),
-        "employee_number": _str_array(X["employee_number"]),
-        "assignment_number": _str_array(X["assignment_number"]),
-        "competence_id": _str_array(X["competence_id"]),
-        "competence_name": _str_array(X["competence_name"]),
-        "date_achieved": _date_array(X["day"]),
-        "expiry_date": _date_array(X["expiry"]),
-        "source": _str_array(X["source"]),
+    final = pc.sort_indices(t, sort_keys=[("p", "ascending"), ("c", "ascending"), ("d", "ascending"),
+                                          ("s", "ascending"), ("u", "ascending")])
+    t = t.take(final)
+    f = np.asarray(final.to_numpy())
+    xi, reason, name = xi[f], reason[f], name[f]
+    taken = pa.array(xi)
+    plan_rows = pa.table({
+        "vpd": pa.array([vpd] * m, pa.string()),
+        "user_id": _blank_null(t["u"].combine_chunks()),
+        "person_id": _blank_null(t["p"].combine_chunks()),
+        "employee_number": _blank_null(c_employee.take(taken)),
+        "assignment_number": _blank_null(c_assignment.take(taken)),
+        "competence_id": _blank_null(t["c"].combine_chunks()),
+        "competence_name": _blank_null(pa.array(name, pa.string())),
+        "date_achieved": pc.cast(t["d"].combine_chunks(), pa.date32()),
+        "expiry_date": _date_array(c_expiry[xi]),
+        "source": _blank_null(t["s"].combine_chunks()),
         "skip_reason": pa.array(reason, pa.string()),
     }, schema=PLAN_SCHEMA)
-    vc = pd.Series(reason, dtype=object).value_counts(dropna=False)
-    counts["to_send"] = int(pd.isna(reason).sum())
+    counts["to_send"] = int((reason == None).sum())  # noqa: E711
     for r in _ORDER:
-        if r in vc.index:
-            counts[r] = int(vc[r])
-    return OutboundPlan(rows, counts)
+        c = int((reason == r).sum())
+        if c:
+            counts[r] = c
+    return OutboundPlan(plan_rows, counts)
 
 
 __all__ = ["LEDGER_BLOCKING", "OutboundPlan", "PLAN_SCHEMA", "SKIP_REASONS", "london_days", "plan_outbound",
