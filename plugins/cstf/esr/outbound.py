@@ -332,10 +332,14 @@ class CmiWriter:
             return Rendered(name, None, [], rejected)
         keep = pa.array(ok)
         joined = pc.binary_join_element_wise(*[pc.filter(t, keep) for t in texts], lay.delimiter)
-        body = _np(joined)
+        if isinstance(joined, pa.ChunkedArray):
+            joined = joined.combine_chunks()
+        # The detail lines joined into one text inside Arrow: no Python string per line.
+        body = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, count], pa.int32()), joined),
+                              self.eol)[0].as_py()
         hdr = lay.delimiter.join(["HDR", name, _created_text(created, lay), vpd, str(count)])
         trl = lay.delimiter.join(["TRL", str(count)])
-        text = self.eol.join([hdr, *body.tolist(), trl]) + self.eol
+        text = self.eol.join([hdr, body, trl]) + self.eol
         data = text.encode(lay.encoding)  # every value was checked above: this cannot fail
         kept_refs = refs[ok]
         lines = [{"source_reference": r, "line": i + 2} for i, r in enumerate(kept_refs.tolist())]
