@@ -195,12 +195,12 @@ def write_file(job: InboundJob, ledger: OutboundLedger, writer: CmiWriter | None
             _write_atomic(folders.outbox / out.file_name, out.data)
         log.info("%s already written for %s (%d rows): nothing new to send", existing["file_name"], run_date, existing["row_count"])
         return {"file": existing["file_name"], "rows": existing["row_count"], "new": False}
-    pending = ledger.pending(job.vpd)
-    if job.ctx.mode == "plan" or not pending:
+    pending = ledger.pending_lines(job.vpd)
+    if job.ctx.mode == "plan" or not pending.num_rows:
         # The window is done: the next run starts after it. Not in plan mode, which queues nothing: a dry run
         # must not make the next real run skip its days (nor the first run's go-live window).
         job.audit("outbound_window", "planned" if job.ctx.mode == "plan" else "ok", detail=str(run_date))
-        log.info("VPD %s: no achievement file for %s (%s)", job.vpd, run_date, "plan mode" if pending else "nothing to send")
+        log.info("VPD %s: no achievement file for %s (%s)", job.vpd, run_date, "plan mode" if pending.num_rows else "nothing to send")
         return {"file": None, "rows": 0, "new": False}
     created = datetime.now(LONDON).replace(microsecond=0)
     seq = ledger.next_sequence(job.vpd)
@@ -216,14 +216,24 @@ def write_file(job: InboundJob, ledger: OutboundLedger, writer: CmiWriter | None
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_bytes(out.data)
     try:  # the file appears under its name only once the ledger says which rows it holds
-        ledger.record_file(job.vpd, out.file_name, seq, out.lines, hashlib.sha256(out.data).hexdigest(), job.ctx.run_id,
-                           run_date=run_date, created_ts=created.isoformat())
+        ledger.record_file(job.vpd, out.file_name, seq, _line_ids(out, pending), hashlib.sha256(out.data).hexdigest(),
+                           job.ctx.run_id, run_date=run_date, created_ts=created.isoformat())
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
     job.audit("write_outbound", "ok", file_name=out.file_name, counts={"rows": len(out.lines), "rejected": len(out.rejected)})
     log.info("wrote %s: %d achievement row(s)", final, len(out.lines))
     return {"file": out.file_name, "rows": len(out.lines), "new": True, "rejected": len(out.rejected)}
+
+
+def _line_ids(out, pending: pa.Table) -> pa.Table:
+    """The ledger id and line of each written row: the writer's lines name source references, which the pending
+    rows it rendered map to ids (no lookup in the database)."""
+    refs = pa.array([x["source_reference"] for x in out.lines], pa.string())
+    at = pc.index_in(refs, value_set=pending["source_reference"])
+    if at.null_count:
+        raise KeyError(f"{out.file_name}: the writer wrote a source reference that is not pending")
+    return pa.table({"id": pending["id"].take(at), "line": pa.array([x["line"] for x in out.lines], pa.int64())})
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -118,6 +118,29 @@ def test_record_file_is_all_or_nothing(ledger):
     assert ledger.next_sequence(VPD) == seq2 + 1   # the burnt number is not reused
 
 
+def test_pending_lines_and_a_file_recorded_from_a_table_of_ids_and_lines(ledger):
+    a, b, c = ledger.queue([row(), row("9000002", "4100"), row("9000004")], "run1")
+    lines = ledger.pending_lines(VPD)
+    pending = ledger.pending(VPD)
+    assert lines["id"].to_pylist() == [r["id"] for r in pending]
+    for col in lines.column_names:
+        assert lines[col].to_pylist() == [r[col] for r in pending]
+    seq = ledger.next_sequence(VPD)
+    name = f"LMS_999_TOT_CMI_20240603_{seq:08d}.DAT"
+    # An id listed twice: nothing recorded, nothing written.
+    with pytest.raises(LedgerStateError, match="listed twice"):
+        ledger.record_file(VPD, name, seq, pa.table({"id": [a["id"], a["id"]], "line": [2, 3]}), "sha", "run1")
+    assert ledger.file(name) is None and len(ledger.pending(VPD)) == 3
+    # Lines need not follow the ids: each row gets its own.
+    rec = ledger.record_file(VPD, name, seq, pa.table({"id": [c["id"], a["id"]], "line": [2, 3]}), "sha", "run1")
+    assert rec["row_count"] == 2
+    assert {r["id"]: (r["state"], r["file_name"], r["line"], r["attempts"]) for r in ledger.rows(VPD)} == {
+        a["id"]: ("written", name, 3, 1), b["id"]: ("pending", None, None, 0), c["id"]: ("written", name, 2, 1)}
+    assert [(e["ledger_id"], e["line"]) for e in ledger.events(VPD) if e["to_state"] == "written"] == [
+        (c["id"], 2), (a["id"], 3)]
+    assert [r["id"] for r in ledger.pending_lines(VPD).to_pylist()] == [b["id"]]
+
+
 def test_settle_confirms_rejects_and_reports_unknown(ledger):
     ledger.queue([row(), row("9000002", "4100"), row("9000004")], "run1")
     _, rec = _write(ledger)

@@ -1,5 +1,7 @@
--- Mark one pending row written to a file at a line.
+-- Mark the pending rows listed in outbound_write_lines written to a file at their lines, in one statement
+-- (rowcount = rows that were pending).
 UPDATE outbound_ledger
-SET state = 'written', file_name = :file_name, line = :line, attempts = attempts + 1,
+SET state = 'written', file_name = :file_name, line = w.line, attempts = attempts + 1,
     error_code = NULL, error_text = NULL, updated_at = :now, run_id = :run_id, try_number = :try_number
-WHERE id = :id AND state = 'pending'
+FROM outbound_write_lines w
+WHERE outbound_ledger.id = w.id AND outbound_ledger.state = 'pending'

@@ -135,6 +135,39 @@ def _queue_param(r: dict, vpd: str | None) -> dict:
     return p
 
 
+def _line_ids(conn: Connection, file_name: str, lines: Any) -> tuple[list[int], list[int]]:
+    """The ledger ids and line numbers of a file's rows (a table or dicts with `line` and `id` or
+    `source_reference`); an unknown reference raises KeyError."""
+    if isinstance(lines, pa.Table) and "id" in lines.column_names and lines["id"].null_count == 0:
+        return [int(i) for i in lines["id"].to_pylist()], [int(x) for x in lines["line"].to_pylist()]
+    lines = _as_dicts(lines)
+    refs = [str(x["source_reference"]) for x in lines if x.get("id") is None]
+    by_ref = {}
+    if refs:
+        by_ref = {r.source_reference: r.id for r in conn.execute(
+            queries.load("outbound_rows_by_reference"), {"refs": refs})}
+    ids = []
+    for x in lines:
+        lid = x.get("id")
+        if lid is None:
+            lid = by_ref.get(str(x["source_reference"]))
+            if lid is None:
+                raise KeyError(f"{file_name}: unknown source reference {x['source_reference']!r}")
+        ids.append(int(lid))
+    return ids, [int(x["line"]) for x in lines]
+
+
+def _ledger_table(vpds: list, persons: list, competences: list, dates: list, states: list) -> pa.Table:
+    """The planner's view of ledger rows (ISO dates parsed by Arrow, not a date object per row)."""
+    return pa.table({
+        "vpd": pa.array(vpds, pa.string()), "person_id": pa.array(persons, pa.string()),
+        "competence_id": pa.array(competences, pa.string()),
+        "date_achieved": pc.cast(pc.strptime(pa.array([str(d) for d in dates], pa.string()), "%Y-%m-%d", "s"),
+                                 pa.date32()),
+        "state": pa.array(states, pa.string()),
+    })
+
+
 class OutboundLedger:
     """The outbound ledger over a (migrated) StateDB."""
 
@@ -197,6 +230,16 @@ class OutboundLedger:
         """Rows waiting for the next file, oldest first."""
         return self.rows(vpd, ["pending"])
 
+    def pending_lines(self, vpd: str) -> pa.Table:
+        """The rows waiting for the next file, oldest first, as columns: id, source_reference and what a CMI
+        line is rendered from (the columns `file_lines` gives a re-render). A day's file reads its rows as
+        tuples into Arrow, not as a dict per row."""
+        with self._engine.connect().execution_options(cstf_read_only=True) as conn:
+            res = conn.execute(queries.load("outbound_pending_lines"), {"vpd": vpd})
+            keys, rows = list(res.keys()), res.fetchall()
+        cols = list(zip(*rows)) if rows else [()] * len(keys)
+        return pa.table({k: pa.array(list(c), pa.int64() if k == "id" else pa.string()) for k, c in zip(keys, cols)})
+
     def as_table(self, vpd: str | None = None, persons: Iterable[str] | None = None) -> pa.Table:
         """The ledger as the planner's input (person_id, competence_id, date_achieved, state); with `persons`
         (and a vpd), those persons' rows only, read through the ledger's key in chunks: a day's plan reads
@@ -207,16 +250,15 @@ class OutboundLedger:
             if vpd is None:
                 raise ValueError("as_table(persons=...) needs the vpd")
             wanted = sorted(set(persons))
-            rows = [r for i in range(0, len(wanted), PERSONS_PER_QUERY)
-                    for r in self._rows("outbound_rows_of_persons",
-                                        {"vpd": vpd, "persons": wanted[i:i + PERSONS_PER_QUERY]})]
-        return pa.table({
-            "vpd": pa.array([r["vpd"] for r in rows], pa.string()),
-            "person_id": pa.array([r["person_id"] for r in rows], pa.string()),
-            "competence_id": pa.array([r["competence_id"] for r in rows], pa.string()),
-            "date_achieved": pa.array([date.fromisoformat(r["date_achieved"]) for r in rows], pa.date32()),
-            "state": pa.array([r["state"] for r in rows], pa.string()),
-        })
+            with self._engine.connect().execution_options(cstf_read_only=True) as conn:
+                tuples = [tuple(r) for i in range(0, len(wanted), PERSONS_PER_QUERY)
+                          for r in conn.execute(queries.load("outbound_rows_of_persons"),
+                                                {"vpd": vpd, "persons": wanted[i:i + PERSONS_PER_QUERY]})]
+            vpds, person_ids, competences, dates, states = (list(c) for c in zip(*tuples)) if tuples else ([],) * 5
+            return _ledger_table(vpds, person_ids, competences, dates, states)
+        return _ledger_table([r["vpd"] for r in rows], [r["person_id"] for r in rows],
+                             [r["competence_id"] for r in rows], [r["date_achieved"] for r in rows],
+                             [r["state"] for r in rows])
 
     def by_reference(self, refs: Iterable[str]) -> list[dict]:
         refs = [str(r) for r in refs]
@@ -243,7 +285,6 @@ class OutboundLedger:
         (e.g. `Rendered.lines`). Every row must be pending, or nothing is recorded
         (LedgerStateError). run_date defaults to the date in the file name.
         """
-        lines = _as_dicts(rows_with_line_numbers)
         if run_date is None:
             m = _FILE_DATE.search(file_name)
             if not m:
@@ -251,33 +292,25 @@ class OutboundLedger:
             run_date = datetime.strptime(m.group(1), "%Y%m%d").date()
         now = utc_now()
         with self._engine.begin() as conn:
-            refs = [str(x["source_reference"]) for x in lines if x.get("id") is None]
-            by_ref = {}
-            if refs:
-                by_ref = {r.source_reference: r.id for r in conn.execute(
-                    queries.load("outbound_rows_by_reference"), {"refs": refs})}
-            written = []
-            for x in lines:
-                lid = x.get("id")
-                if lid is None:
-                    lid = by_ref.get(str(x["source_reference"]))
-                    if lid is None:
-                        raise KeyError(f"{file_name}: unknown source reference {x['source_reference']!r}")
-                written.append({"id": int(lid), "line": int(x["line"])})
-            if written:
-                bulk_execute(conn, "outbound_set_written", {"id": [w["id"] for w in written],
-                                                            "line": [w["line"] for w in written]}, len(written),
-                             {"file_name": file_name, "now": now, "run_id": run_id, "try_number": self.try_number})
-                # The file is new (its name carries a sequence never handed out twice): every row now naming it
-                # was written by the update above.
-                done = conn.execute(queries.load("outbound_file_written_count"), {"file_name": file_name}).scalar_one()
-                if done != len(written) or len({w["id"] for w in written}) != len(written):
-                    raise LedgerStateError(f"{file_name}: {len(written) - done} row(s) were not pending "
-                                           "(or listed twice); "
-                                           "nothing recorded")
+            ids, line_numbers = _line_ids(conn, file_name, rows_with_line_numbers)
+            if ids:
+                if len(set(ids)) != len(ids):
+                    raise LedgerStateError(f"{file_name}: {len(ids) - len(set(ids))} row(s) were not pending "
+                                           "(or listed twice); nothing recorded")
+                # One UPDATE joined to the (id, line) list, not a statement per row: the rows' new state, file
+                # and line are set by the database in one pass.
+                conn.execute(queries.load("outbound_write_lines_create"))
+                conn.execute(queries.load("outbound_write_lines_clear"))
+                bulk_execute(conn, "outbound_write_lines_insert", {"id": ids, "line": line_numbers}, len(ids), {})
+                done = conn.execute(queries.load("outbound_set_written"), {
+                    "file_name": file_name, "now": now, "run_id": run_id, "try_number": self.try_number}).rowcount
+                conn.execute(queries.load("outbound_write_lines_drop"))
+                if done != len(ids):
+                    raise LedgerStateError(f"{file_name}: {len(ids) - done} row(s) were not pending "
+                                           "(or listed twice); nothing recorded")
             conn.execute(queries.load("outbound_file_insert"), {
                 "vpd": vpd, "file_name": file_name, "seq": int(seq), "sha256": file_sha256,
-                "row_count": len(written), "run_date": run_date.isoformat(), "created_ts": created_ts,
+                "row_count": len(ids), "run_date": run_date.isoformat(), "created_ts": created_ts,
                 "run_id": run_id, "now": now})
             conn.execute(queries.load("outbound_event_written"), {
                 "file_name": file_name, "reason": f"written to {file_name}", "run_id": run_id,
