@@ -305,7 +305,8 @@ def report(job: InboundJob, ledger: OutboundLedger, parts: dict) -> dict:
            "warnings": [{"code": note["code"], "message": note["message"]}] if note and note["level"] == "warning" else [],
            "notes": [{"code": note["code"], "message": note["message"]}] if note and note["level"] != "warning" else [],
            "file": f["file_name"] if f else None, "rows": f["row_count"] if f else 0,
-           "ledger": {s: len(ledger.rows(job.vpd, [s])) for s in ("pending", "written", "confirmed", "rejected", "failed")},
+           "ledger": {s: n for s, n in ledger.state_counts(job.vpd).items()
+                      if s in ("pending", "written", "confirmed", "rejected", "failed")},
            # From the ledger, so the report is whole even when an earlier step failed.
            "rejected_by_esr": [{"source_reference": r["source_reference"], "person_id": r["person_id"],
                                 "competence_id": r["competence_id"], "error_code": r["error_code"],

@@ -175,6 +175,12 @@ def test_settle_confirms_rejects_and_reports_unknown(ledger):
     back = ledger.transition([r2["id"]], "pending", reason="person id fixed")
     assert (back[0]["state"], back[0]["source_reference"]) == ("pending", r2["source_reference"])
     assert [e["to_state"] for e in ledger.events(ledger_id=r2["id"])] == ["pending", "written", "rejected", "pending"]
+    # The run report's counts come from the database, one count per state; another VPD's rows are not counted.
+    ledger.queue([{**row("9000005"), "vpd": "998"}], "run3")
+    counts = ledger.state_counts(VPD)
+    assert counts == {s: len(ledger.rows(VPD, [s])) for s in counts}
+    assert (counts["pending"], counts["written"], counts["confirmed"], counts["rejected"]) == (1, 1, 1, 0)
+    assert ledger.state_counts("998")["pending"] == 1
 
 
 def test_unconfirmed_go_back_to_pending_then_fail(ledger):

@@ -226,6 +226,12 @@ class OutboundLedger:
     def rows(self, vpd: str | None = None, states: Iterable[str] = STATES) -> list[dict]:
         return self._rows("outbound_rows", {"vpd": vpd, "states": list(states)})
 
+    def state_counts(self, vpd: str) -> dict[str, int]:
+        """Rows of the VPD in each state (every state of STATES, 0 when none)."""
+        with self._engine.connect().execution_options(cstf_read_only=True) as conn:
+            found = dict(conn.execute(queries.load("outbound_state_counts"), {"vpd": vpd}).tuples().all())
+        return {s: int(found.get(s, 0)) for s in STATES}
+
     def pending(self, vpd: str) -> list[dict]:
         """Rows waiting for the next file, oldest first."""
         return self.rows(vpd, ["pending"])
