@@ -92,7 +92,7 @@ def test_reads_do_not_wait_for_an_open_write(db):
         writer.execute(queries.load("audit_insert"), {
             "at": "2024-01-01T00:00:00+00:00", "run_id": "r2", "dag_id": None,
             "task_id": None, "try_number": None, "vpd": None, "step": "open",
-            "outcome": None, "file_name": None, "counts_json": None, "detail": None})
+            "outcome": None, "file_name": None, "counts_json": None, "detail": None, "run_date": None})
         # Another connection reads at once and sees only committed rows.
         assert [e["step"] for e in db.audit_events()] == ["done"]
     assert [e["step"] for e in db.audit_events()] == ["done", "open"]
