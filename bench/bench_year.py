@@ -251,24 +251,61 @@ def _columns(conn, table: str) -> list[str]:
     return [r[1] for r in conn.execute(text(f"PRAGMA table_info({table})"))]
 
 
+def _subplan(plan: str) -> str:
+    """The subplan line of an EXPLAIN (hashed or rescanned per row)."""
+    return next((ln.strip() for ln in plan.splitlines() if "SubPlan" in ln), "no subplan") + \
+        f" ({plan.splitlines()[0].strip()})"
+
+
 def replicate(db, src: int, days: range, feed_names: dict[int, str], detail_days: int | None = None) -> float:
-    """Copy day `src`'s per-run rows to each day of `days` (its run ids, file names, dates and timestamps); with
-    detail_days, each day's retention purge after it (as cstf_maintenance runs daily), so the DB holds what daily
-    running would leave, not a year's peak."""
+    """Copy day `src`'s per-run rows to each day of `days` (its run ids, file names, dates and timestamps), leaving
+    what daily running with retention would leave (detail_days: cstf_maintenance's daily purge), not a year's peak.
+
+    One INSERT ... SELECT per table over a scratch table of the days (not one per table and day): per day and
+    table, PostgreSQL paid a statement's planning, scans and index work again (332 days x 13 tables), and the
+    per-day purge ran inside the same transaction. The plan detail retention would delete by the last day
+    (plan tries, actions and outcomes of the days before its cut-off) is not copied, except the outcomes the purge
+    keeps (done add_evidence); the runs that were already there (the days before, the source day) are purged
+    after, by StateDB.purge_run_detail's statements, as the daily purge would have."""
     t0 = time.perf_counter()
     pg = db.dialect == "postgresql"
     src_in, src_out = run_ids(src)
     from sim.esr.files import go_name
     same = "IS NOT DISTINCT FROM" if pg else "IS"
+    days = list(days)
+    last = days[-1]
+    cutoff_day = START + timedelta(days=last) - timedelta(days=detail_days) if detail_days is not None else None
+    timings: dict[str, float] = {}
+    from cstf.ledger import queries
     with db.engine.begin() as conn:
-        def purge(day: date, keep: set[str]) -> None:
+        if pg:
+            # A scratch database: no need to wait for the WAL flush; and memory enough for the purge's
+            # NOT (... IN (subquery)) to be a hashed subplan on the initial load's runs (millions of outcomes:
+            # with too little, PostgreSQL rescans the subquery for every row: the EXPLAINs logged show which).
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + queries.source("detail_purge_outcomes")),
+                                                          {"run_id": run_ids(0)[0], "vpd": VPD}))
+            progress("    the purge's outcome delete, default work_mem: " + _subplan(plan))
+            conn.exec_driver_sql("SET LOCAL work_mem = '1GB'")
+            plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + queries.source("detail_purge_outcomes")),
+                                                          {"run_id": run_ids(0)[0], "vpd": VPD}))
+            progress("    the purge's outcome delete, work_mem 1GB: " + _subplan(plan))
+
+        def timed(label: str, fn, *args) -> None:
+            t = time.perf_counter()
+            fn(*args)
+            timings[label] = timings.get(label, 0.0) + time.perf_counter() - t
+
+        def purge(day: date) -> None:
             """cstf_maintenance's state DB retention on `day` (StateDB.purge_run_detail's statements)."""
             from cstf.ledger import queries
             cutoff = (day - timedelta(days=detail_days)).isoformat()
             for (old,) in conn.execute(queries.load("detail_old_runs"), {"vpd": VPD, "cutoff": cutoff}).all():
-                if old not in keep:
-                    for q in ("detail_purge_outcomes", "detail_purge_actions", "detail_purge_tries"):
-                        conn.execute(queries.load(q), {"run_id": old, "vpd": VPD})
+                t = time.perf_counter()
+                n = [conn.execute(queries.load(q), {"run_id": old, "vpd": VPD}).rowcount
+                     for q in ("detail_purge_outcomes", "detail_purge_actions", "detail_purge_tries")]
+                if time.perf_counter() - t > 1:
+                    progress(f"    purged {old}: {n[0]:,} outcomes, {n[1]:,} actions in {time.perf_counter() - t:.1f} s")
 
         cols = {t: [c for c in _columns(conn, t) if c != "id"] for t in (
             "files", "file_events", "audit_events", "validation_results", "quarantine", "plan_tries", "plan_actions",
@@ -278,74 +315,95 @@ def replicate(db, src: int, days: range, feed_names: dict[int, str], detail_days
         out_file = conn.execute(text("SELECT file_name, seq FROM outbound_files WHERE run_id = :r"),
                                 {"r": src_out}).first()
         max_seq = conn.execute(text("SELECT COALESCE(MAX(seq), 0) FROM outbound_files")).scalar_one()
+        # The days, one row each, with what a day's copy is given (its run ids, names, timestamps, shift).
+        conn.exec_driver_sql("DROP TABLE IF EXISTS rep_days")
+        conn.exec_driver_sql(
+            "CREATE TEMPORARY TABLE rep_days (rep_d INTEGER, rep_r_in TEXT, rep_r_out TEXT, rep_ts TEXT, "
+            "rep_fname TEXT, rep_sha TEXT, rep_fdate TEXT, rep_seq BIGINT, rep_ws TEXT, rep_we TEXT, rep_out_name TEXT, "
+            "rep_oseq BIGINT, rep_rdate TEXT, rep_shift INTEGER, rep_sfx TEXT, rep_detail INTEGER)")  # no name of theirs
+        rows = []
         for k, d in enumerate(days, start=1):
             day = START + timedelta(days=d)
             r_in, r_out = run_ids(d)
-            ts = f"{day}T03:00:00+00:00"
             fname = go_name(VPD, "GOC", day, 101 + d)
-            out_name = f"R{d:03d}_{out_file[0]}" if out_file else None
-            shift = d - src
-            p = {"src_in": src_in, "src_out": src_out, "r_in": r_in, "r_out": r_out, "ts": ts, "src_file": src_file,
-                 "fname": fname, "sha": hashlib.sha256(fname.encode()).hexdigest(), "fdate": str(day),
-                 "seq": 101 + d, "ws": datetime.combine(day - timedelta(days=1), datetime.min.time()).isoformat(),
-                 "we": datetime.combine(day, datetime.min.time()).isoformat(), "out_name": out_name,
-                 "src_out_name": out_file[0] if out_file else None, "oseq": max_seq + k, "rdate": str(day),
-                 "shift": shift, "sfx": f"~{d}"}  # a day's actions are its own (ids are what they do)
-            runs = "CASE run_id WHEN :src_in THEN :r_in WHEN :src_out THEN :r_out ELSE run_id END"
-            fcase = ("CASE file_name WHEN :src_file THEN :fname WHEN :src_out_name THEN :out_name "
-                     "ELSE file_name END")
+            rows.append({"d": d, "r_in": r_in, "r_out": r_out, "ts": f"{day}T03:00:00+00:00", "fname": fname,
+                         "sha": hashlib.sha256(fname.encode()).hexdigest(), "fdate": str(day), "seq": 101 + d,
+                         "ws": datetime.combine(day - timedelta(days=1), datetime.min.time()).isoformat(),
+                         "we": datetime.combine(day, datetime.min.time()).isoformat(),
+                         "out_name": f"R{d:03d}_{out_file[0]}" if out_file else None, "oseq": max_seq + k,
+                         "rdate": str(day), "shift": d - src, "sfx": f"~{d}",  # a day's actions are its own
+                         "detail": int(cutoff_day is None or day >= cutoff_day)})  # kept by retention at the end
+        conn.execute(text("INSERT INTO rep_days VALUES (:d, :r_in, :r_out, :ts, :fname, :sha, :fdate, :seq, :ws, "
+                          ":we, :out_name, :oseq, :rdate, :shift, :sfx, :detail)"), rows)
+        p = {"src_in": src_in, "src_out": src_out, "src_file": src_file,
+             "src_out_name": out_file[0] if out_file else None}
+        runs = "CASE {a}run_id WHEN :src_in THEN rd.rep_r_in WHEN :src_out THEN rd.rep_r_out ELSE {a}run_id END"
+        fcase = ("CASE {a}file_name WHEN :src_file THEN rd.rep_fname WHEN :src_out_name THEN rd.rep_out_name "
+                 "ELSE {a}file_name END")
 
-            def copy(table: str, where: str, override: dict[str, str], src_alias: str = "") -> None:
-                c = cols[table]
-                sel = ", ".join(override.get(x, f"{src_alias}{x}") for x in c)
-                conn.execute(text(f"INSERT INTO {table} ({', '.join(c)}) SELECT {sel} {where}"), p)
+        def copy(table: str, where: str, override: dict[str, str], src_alias: str = "") -> None:
+            c = cols[table]
+            sel = ", ".join(override.get(x, f"{src_alias}{x}") for x in c)
+            t = time.perf_counter()
+            n = conn.execute(text(f"INSERT INTO {table} ({', '.join(c)}) SELECT {sel} {where} "
+                                  f"ORDER BY rd.rep_d, {src_alias}id"), p).rowcount  # ids in day order
+            timings[table] = timings.get(table, 0.0) + time.perf_counter() - t
+            progress(f"    {table}: {n:,} rows in {time.perf_counter() - t:.1f} s")
 
-            both = "(run_id = :src_in OR run_id = :src_out)"
-            day_expr = ("CAST(CAST(date_achieved AS DATE) + CAST(:shift AS INTEGER) AS TEXT)" if pg
-                        else "date(date_achieved, :shift || ' days')")
-            copy("files", "FROM files WHERE name = :src_file", {
-                "name": ":fname", "sha256": ":sha", "file_date": ":fdate", "sequence": ":seq", "window_start": ":ws",
-                "window_end": ":we", "extract_ts": ":ts", "registered_at": ":ts", "updated_at": ":ts", "run_id": ":r_in"})
-            for t in ("file_events", "validation_results", "quarantine"):
-                at = {"at": ":ts"} if "at" in cols[t] else {}
-                copy(t, f"FROM {t} WHERE run_id = :src_in", {"run_id": ":r_in", "file_name": fcase, **at})
-            copy("audit_events", f"FROM audit_events WHERE {both}", {"run_id": runs, "at": ":ts", "file_name": fcase,
-                                                                      "run_date": ":rdate"})
-            copy("run_warnings", f"FROM run_warnings WHERE {both}", {"run_id": runs, "at": ":ts", "file_name": fcase})
-            copy("plan_tries", f"FROM plan_tries WHERE {both}", {"run_id": runs, "planned_at": ":ts"})
-            copy("plan_actions", f"FROM plan_actions a JOIN plan_tries t ON t.id = a.plan_try_id "
-                                 f"JOIN plan_tries n ON n.run_id = (CASE a.run_id WHEN :src_in THEN :r_in ELSE :r_out END)"
-                                 f" AND n.vpd = t.vpd AND n.step = t.step AND n.try_number {same} "
-                                 f"t.try_number WHERE (a.run_id = :src_in OR a.run_id = :src_out)",
-                 {"run_id": "n.run_id", "planned_at": ":ts", "plan_try_id": "n.id", "action_id": "a.action_id || :sfx"},
-                 "a.")
-            copy("action_outcomes", f"FROM action_outcomes WHERE {both}",
-                 {"run_id": runs, "at": ":ts", "action_id": "action_id || :sfx"})
-            if cols["inbound_certified"]:  # what inbound certified (outbound's echo check), when the code has it
-                copy("inbound_certified", "FROM inbound_certified WHERE run_id = :src_in", {
-                    "run_id": ":r_in", "action_id": "action_id || :sfx",
-                    "completion_date": (day_expr if pg else "date(completion_date, :shift || ' days')").replace(
-                        "date_achieved", "completion_date")})
-            if out_file:
-                copy("outbound_files", "FROM outbound_files WHERE run_id = :src_out", {
-                    "file_name": ":out_name", "seq": ":oseq", "run_date": ":rdate", "run_id": ":r_out",
-                    "created_at": ":ts", "created_ts": ":ts", "delivered_at": ":ts", "confirmed_at": ":ts"})
-                copy("outbound_ledger", "FROM outbound_ledger WHERE run_id = :src_out", {
-                    "date_achieved": day_expr, "source_reference": "source_reference || ':' || :r_out",
-                    "file_name": ":out_name", "state": "'confirmed'", "created_at": ":ts", "updated_at": ":ts",
-                    "run_id": ":r_out"})
-                o_day = day_expr.replace("date_achieved", "o.date_achieved")
-                copy("outbound_ledger_events",
-                     f"FROM outbound_ledger_events e JOIN outbound_ledger o ON o.id = e.ledger_id "
-                     f"JOIN outbound_ledger n ON n.vpd = o.vpd AND n.person_id = o.person_id AND "
-                     f"n.competence_id = o.competence_id AND n.date_achieved = {o_day} WHERE e.run_id = :src_out",
-                     {"ledger_id": "n.id", "run_id": ":r_out", "at": ":ts",
-                      "file_name": fcase.replace("file_name", "e.file_name")}, "e.")
-            if detail_days is not None:
-                purge(day, keep={src_in, src_out})  # the source day's rows are copied to the days after it
-        if detail_days is not None:
-            purge(START + timedelta(days=days[-1]), keep=set())
-        last = days[-1]
+        both = "({a}run_id = :src_in OR {a}run_id = :src_out)"
+        day_expr = ("CAST(CAST({c} AS DATE) + rd.rep_shift AS TEXT)" if pg else "date({c}, rd.rep_shift || ' days')")
+        copy("files", "FROM files CROSS JOIN rep_days rd WHERE name = :src_file", {
+            "name": "rd.rep_fname", "sha256": "rd.rep_sha", "file_date": "rd.rep_fdate", "sequence": "rd.rep_seq",
+            "window_start": "rd.rep_ws", "window_end": "rd.rep_we", "extract_ts": "rd.rep_ts", "registered_at": "rd.rep_ts",
+            "updated_at": "rd.rep_ts", "run_id": "rd.rep_r_in"})
+        for t in ("file_events", "validation_results", "quarantine"):
+            at = {"at": "rd.rep_ts"} if "at" in cols[t] else {}
+            copy(t, f"FROM {t} CROSS JOIN rep_days rd WHERE run_id = :src_in",
+                 {"run_id": "rd.rep_r_in", "file_name": fcase.format(a=""), **at})
+        copy("audit_events", f"FROM audit_events CROSS JOIN rep_days rd WHERE {both.format(a='')}",
+             {"run_id": runs.format(a=""), "at": "rd.rep_ts", "file_name": fcase.format(a=""), "run_date": "rd.rep_rdate"})
+        copy("run_warnings", f"FROM run_warnings CROSS JOIN rep_days rd WHERE {both.format(a='')}",
+             {"run_id": runs.format(a=""), "at": "rd.rep_ts", "file_name": fcase.format(a="")})
+        # plan detail: the days retention keeps
+        copy("plan_tries", f"FROM plan_tries CROSS JOIN rep_days rd WHERE rd.rep_detail = 1 AND {both.format(a='')}",
+             {"run_id": runs.format(a=""), "planned_at": "rd.rep_ts"})
+        copy("plan_actions", f"FROM plan_actions a JOIN plan_tries t ON t.id = a.plan_try_id "
+                             f"CROSS JOIN rep_days rd "
+                             f"JOIN plan_tries n ON n.run_id = (CASE a.run_id WHEN :src_in THEN rd.rep_r_in ELSE rd.rep_r_out END)"
+                             f" AND n.vpd = t.vpd AND n.step = t.step AND n.try_number {same} t.try_number "
+                             f"WHERE rd.rep_detail = 1 AND {both.format(a='a.')}",
+             {"run_id": "n.run_id", "planned_at": "rd.rep_ts", "plan_try_id": "n.id", "action_id": "a.action_id || rd.rep_sfx"},
+             "a.")
+        # outcomes: the days retention keeps, and of the others what the purge keeps (done add_evidence)
+        copy("action_outcomes", f"FROM action_outcomes o CROSS JOIN rep_days rd WHERE {both.format(a='o.')} AND "
+                                f"(rd.rep_detail = 1 OR (o.status = 'done' AND o.step = 'competences' AND EXISTS ("
+                                f"SELECT 1 FROM plan_actions a WHERE a.run_id = o.run_id AND a.vpd = o.vpd AND "
+                                f"a.step = 'competences' AND a.kind = 'add_evidence' AND a.action_id = o.action_id)))",
+             {"run_id": runs.format(a="o."), "at": "rd.rep_ts", "action_id": "o.action_id || rd.rep_sfx"}, "o.")
+        if cols["inbound_certified"]:  # what inbound certified (outbound's echo check), when the code has it
+            copy("inbound_certified", "FROM inbound_certified CROSS JOIN rep_days rd WHERE run_id = :src_in", {
+                "run_id": "rd.rep_r_in", "action_id": "action_id || rd.rep_sfx",
+                "completion_date": day_expr.format(c="completion_date")})
+        if out_file:
+            copy("outbound_files", "FROM outbound_files CROSS JOIN rep_days rd WHERE run_id = :src_out", {
+                "file_name": "rd.rep_out_name", "seq": "rd.rep_oseq", "run_date": "rd.rep_rdate", "run_id": "rd.rep_r_out",
+                "created_at": "rd.rep_ts", "created_ts": "rd.rep_ts", "delivered_at": "rd.rep_ts", "confirmed_at": "rd.rep_ts"})
+            copy("outbound_ledger", "FROM outbound_ledger CROSS JOIN rep_days rd WHERE run_id = :src_out", {
+                "date_achieved": day_expr.format(c="date_achieved"),
+                "source_reference": "source_reference || ':' || rd.rep_r_out", "file_name": "rd.rep_out_name",
+                "state": "'confirmed'", "created_at": "rd.rep_ts", "updated_at": "rd.rep_ts", "run_id": "rd.rep_r_out"})
+            if pg:
+                conn.exec_driver_sql("ANALYZE outbound_ledger")  # the join below looks up the rows just copied
+            copy("outbound_ledger_events",
+                 f"FROM outbound_ledger_events e JOIN outbound_ledger o ON o.id = e.ledger_id "
+                 f"CROSS JOIN rep_days rd "
+                 f"JOIN outbound_ledger n ON n.vpd = o.vpd AND n.person_id = o.person_id AND "
+                 f"n.competence_id = o.competence_id AND n.date_achieved = {day_expr.format(c='o.date_achieved')} "
+                 f"WHERE e.run_id = :src_out",
+                 {"ledger_id": "n.id", "run_id": "rd.rep_r_out", "at": "rd.rep_ts", "file_name": fcase.format(a="e.")}, "e.")
+        conn.exec_driver_sql("DROP TABLE rep_days")
+        if detail_days is not None:  # the runs there before (and the source day's) as the daily purge leaves them
+            timed("purge", purge, START + timedelta(days=last))
         day = START + timedelta(days=last)
         conn.execute(text("UPDATE watermarks SET file_name = :f, sequence = :s, window_end = :we WHERE vpd = :v"),
                      {"f": go_name(VPD, "GOC", day, 101 + last), "s": 101 + last, "v": VPD,
@@ -353,12 +411,17 @@ def replicate(db, src: int, days: range, feed_names: dict[int, str], detail_days
         if out_file:
             conn.execute(text("UPDATE outbound_sequences SET last_seq = (SELECT MAX(seq) FROM outbound_files) "
                               "WHERE vpd = :v"), {"v": VPD})
-    for t in ("plan_actions", "action_outcomes", "plan_tries", "outbound_ledger", "outbound_ledger_events",
-              "audit_events"):
+        t = time.perf_counter()
+    timings["commit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for tb in ("plan_actions", "action_outcomes", "plan_tries", "outbound_ledger", "outbound_ledger_events",
+               "audit_events"):
         try:
-            db.refresh_statistics(t)
+            db.refresh_statistics(tb)
         except ValueError:
             pass
+    timings["analyze"] = time.perf_counter() - t
+    progress("    replication seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return time.perf_counter() - t0
 
 
