@@ -263,3 +263,19 @@ def test_empty_inputs():
 ])
 def test_cstf_subject(name, subject):
     assert cstf_subject(name) == subject
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_a_few_persons_at_a_time_gives_the_same_status(chunk):
+    """The rows are built a chunk of persons at a time (memory at 100,000 persons): same rows, same order, same
+    compliance as all at once, whatever the chunk; a person with an account and no ESR achievement (P5) included."""
+    cur, user_table = current(ACH), users(("11", "P1"), ("12", "P2"), ("13", "P3"), ("15", "P5"))
+    done = pa.concat_tables([DONE, completions(("15", "CSTF-FIRE-2Y", "2024-01-01", "2026-01-01"))])
+    plan = plan_competences(cur, user_table, done, MAPPINGS, SETTINGS, AS_OF, vpd=VPD).actions
+    whole = build_status(plan, cur, user_table, done, MAPPINGS, SETTINGS, AS_OF, vpd=VPD, run_id="run-1",
+                         chunk_persons=10**6)
+    parts = build_status(plan, cur, user_table, done, MAPPINGS, SETTINGS, AS_OF, vpd=VPD, run_id="run-1",
+                         chunk_persons=chunk)
+    assert parts.rows.to_pylist() == whole.rows.to_pylist()
+    assert keyed(parts)[("P5", "CSTF-FIRE-2Y")]["difference"] == "missing_in_esr" and parts.rows.num_rows == 13
+    assert parts.compliance.to_pylist() == whole.compliance.to_pylist()

@@ -53,6 +53,7 @@ MAPPING_STATUSES = ("confirmed", "unconfirmed", "unmapped")
 NOT_HELD_RULES = frozenset({"iat_refused_source", "iat_too_old", "future_achievement", "not_personal_achieved",
                             "incomplete_achievement", "deleted_in_esr"})
 CURRENT_STATES = ("CERTIFIED", "WINDOW_OPEN")
+CHUNK_PERSONS = 10_000  # persons whose status rows are built at once (~150,000 rows at 100,000 persons)
 
 STATUS_SCHEMA = pa.schema([
     ("vpd", pa.string()), ("person_id", pa.string()), ("employee_number", pa.string()),
@@ -96,16 +97,22 @@ def cstf_subject(name: str | None) -> str | None:
     return _LEVEL.sub("", stem).strip() or stem or None
 
 
-def _text(table: pa.Table | None, name: str, n: int | None = None) -> np.ndarray:
-    """A column as an object array of trimmed text, None for blank or missing."""
+def _trimmed(table: pa.Table | None, name: str) -> pa.ChunkedArray:
+    """A column as trimmed text, null for blank or missing (Arrow: no Python object per value)."""
     if table is None or name not in table.column_names:
-        return np.full(n if n is not None else (0 if table is None else table.num_rows), None, dtype=object)
+        return pa.chunked_array([pa.nulls(0 if table is None else table.num_rows, pa.string())])
     col = table[name]
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         col = pc.cast(col, pa.string())
     col = pc.utf8_trim_whitespace(col)
-    col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
-    return col.to_numpy(zero_copy_only=False).astype(object)
+    return pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
+
+
+def _text(table: pa.Table | None, name: str, n: int | None = None) -> np.ndarray:
+    """A column as an object array of trimmed text, None for blank or missing."""
+    if table is None or name not in table.column_names:
+        return np.full(n if n is not None else (0 if table is None else table.num_rows), None, dtype=object)
+    return _trimmed(table, name).to_numpy(zero_copy_only=False).astype(object)
 
 
 def _day(table: pa.Table | None, name: str) -> np.ndarray:
@@ -116,6 +123,16 @@ def _day(table: pa.Table | None, name: str) -> np.ndarray:
     if pa.types.is_timestamp(col.type):
         col = pc.cast(col, pa.date32())
     return pc.cast(col, pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+
+
+def _date_column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    """A date column as Arrow date32 (null for null or missing)."""
+    if name not in table.column_names:
+        return pa.chunked_array([pa.nulls(table.num_rows, pa.date32())])
+    col = table[name]
+    if pa.types.is_timestamp(col.type):
+        col = pc.cast(col, pa.date32())
+    return pc.cast(col, pa.date32())
 
 
 def _london_day(table: pa.Table, name: str) -> np.ndarray:
@@ -144,18 +161,41 @@ def _same_day(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # --- inputs -------------------------------------------------------------------------------------
 
-def held_achievements(plan: pa.Table) -> pd.DataFrame:
-    """The current ESR achievement of each (person, competence) the trust holds (spec §5.7: the latest
-    Date From; the lowest element id on a tie), from the plan's per-element decisions."""
-    rule = _text(plan, "rule")
-    keep = ~pd.Series(rule).isin(NOT_HELD_RULES).to_numpy()
-    E = pd.DataFrame({"person_id": _text(plan, "person_id"), "competence_id": _text(plan, "competence_id"),
-                      "element": _text(plan, "competency_element_id"), "source_vpd": _text(plan, "source_vpd"),
-                      "achieved": _day(plan, "completion_date"), "expiry": _day(plan, "due_date")})[keep]
-    E = E.dropna(subset=["person_id", "competence_id", "achieved"]).drop_duplicates("element")
+def held_rows(plan: pa.Table) -> pa.Table:
+    """The plan's rows that are achievements the trust holds, as trimmed columns in plan order: rule not in
+    NOT_HELD_RULES, person, competence and date present, the first row of each element (a one-to-many mapping
+    gives an element several actions). Arrow, whole plan: what the status is built from, a few persons at a time."""
+    held = pa.table({"person_id": _trimmed(plan, "person_id"), "competence_id": _trimmed(plan, "competence_id"),
+                     "element": _trimmed(plan, "competency_element_id"), "source_vpd": _trimmed(plan, "source_vpd"),
+                     "achieved": _date_column(plan, "completion_date"), "expiry": _date_column(plan, "due_date")})
+    rule = _trimmed(plan, "rule")
+    keep = pc.and_(pc.invert(pc.fill_null(pc.is_in(rule, value_set=pa.array(sorted(NOT_HELD_RULES))), False)),
+                   pc.and_(pc.and_(pc.is_valid(held["person_id"]), pc.is_valid(held["competence_id"])),
+                           pc.is_valid(held["achieved"])))
+    held = held.filter(keep)
+    if not held.num_rows:
+        return held
+    # The first row of each element (a missing element id counts as one element, as pandas' drop_duplicates has it).
+    first = pa.table({"element": held["element"], "i": pa.array(np.arange(held.num_rows))}) \
+        .group_by("element", use_threads=False).aggregate([("i", "min")])["i_min"]
+    return held.take(pa.array(np.sort(first.to_numpy())))
+
+
+def _latest_held(held: pa.Table) -> pd.DataFrame:
+    """The current achievement of each (person, competence) among held rows (held_rows): the latest Date From,
+    the lowest element id on a tie."""
+    E = pd.DataFrame({"person_id": _text(held, "person_id"), "competence_id": _text(held, "competence_id"),
+                      "element": _text(held, "element"), "source_vpd": _text(held, "source_vpd"),
+                      "achieved": _day(held, "achieved"), "expiry": _day(held, "expiry")})
     E = E.sort_values(["person_id", "competence_id", "achieved", "element"], ascending=[True, True, False, True],
                       kind="stable")
     return E.drop_duplicates(["person_id", "competence_id"], keep="first").reset_index(drop=True)
+
+
+def held_achievements(plan: pa.Table) -> pd.DataFrame:
+    """The current ESR achievement of each (person, competence) the trust holds (spec §5.7: the latest
+    Date From; the lowest element id on a tie), from the plan's per-element decisions."""
+    return _latest_held(held_rows(plan))
 
 
 def staff_in_post(current: dict[str, pa.Table], as_of: date) -> pd.DataFrame:
@@ -240,11 +280,55 @@ def _subjects(mappings: MappingSet, current: dict[str, pa.Table]) -> tuple[dict,
 
 def build_status(plan: pa.Table, current: dict[str, pa.Table], users: pa.Table, completions: pa.Table,
                  mappings: MappingSet, settings: TrustSettings, as_of: date, *, vpd: str,
-                 run_id: str | None = None) -> CompetenceStatus:
-    """The status rows and the compliance summary of one trust (see the module docstring)."""
+                 run_id: str | None = None, chunk_persons: int = CHUNK_PERSONS) -> CompetenceStatus:
+    """The status rows and the compliance summary of one trust (see the module docstring).
+
+    Every row is about one person, so the rows are built `chunk_persons` persons at a time, in person order
+    (the rows come out in the order one pass over everyone gives): only a chunk's rows are ever pandas frames
+    of Python objects (1.5 M rows at once held ~1.9 GB at 100,000 persons). Compliance adds up each chunk's
+    compliant people (a person is in one chunk)."""
     day = np.datetime64(as_of, "D")
-    E = held_achievements(plan)
+    held = held_rows(plan)
     by_comp, by_cert = _subjects(mappings, current)
+    acct = linked_accounts(users, settings, vpd)
+    completion_users = _trimmed(completions, "user_id")
+
+    persons = current.get("persons")
+    emp = pd.DataFrame({"person_id": _text(persons, "person_id"), "employee_number": _text(persons, "employee_number"),
+                        "start": _day(persons, "effective_start")})
+    emp = emp.dropna(subset=["person_id"]).sort_values(["person_id", "start"]).drop_duplicates("person_id", keep="last")
+    emp = emp[["person_id", "employee_number"]]
+    staff = staff_in_post(current, as_of)
+
+    # Everyone with a row: a held achievement, or an account (whose Totara completions may have no ESR side).
+    everyone = pc.unique(pa.chunked_array([held["person_id"].combine_chunks(),
+                                           pa.array(acct["person_id"].to_numpy(dtype=object), pa.string())],
+                                          pa.string()).combine_chunks())
+    everyone = everyone.take(pc.sort_indices(everyone))  # UTF-8 byte order is code point order, as Python sorts str
+    parts, counts = [], []
+    for start in range(0, max(len(everyone), 1), chunk_persons):
+        chunk = everyone.slice(start, chunk_persons)
+        mine = acct[acct["person_id"].isin(chunk.to_numpy(zero_copy_only=False))]
+        theirs = pc.fill_null(pc.is_in(completion_users, value_set=pa.array(mine["totara_user"].to_numpy(dtype=object),
+                                                                              pa.string())), False)
+        rows, part_counts = _status_rows(held.filter(pc.is_in(held["person_id"], value_set=chunk)), mine,
+                                         completions.filter(theirs), mappings, by_comp, by_cert, emp, staff,
+                                         day=day, vpd=vpd, run_id=run_id)
+        parts.append(rows)
+        counts.append(part_counts)
+    compliant = pd.concat(counts).groupby(["cstf_subject", "organisation_id"])["compliant"].sum() \
+        .reset_index()
+    return CompetenceStatus(rows=pa.concat_tables(parts),
+                            compliance=_compliance(compliant, staff, sorted(set(by_cert.values())), vpd=vpd, day=day,
+                                                   run_id=run_id))
+
+
+def _status_rows(held: pa.Table, acct: pd.DataFrame, completions: pa.Table, mappings: MappingSet, by_comp: dict,
+                 by_cert: dict, emp: pd.DataFrame, staff: pd.DataFrame, *, day: np.datetime64, vpd: str,
+                 run_id: str | None) -> tuple[pa.Table, pd.DataFrame]:
+    """The status rows of some persons (their held rows, accounts and accounts' completions) and how many of them
+    are compliant per (subject, organisation of staff in post)."""
+    E = _latest_held(held)
 
     # Confirmed inbound mappings in force on each achievement's date (one-to-many gives several rows).
     E["df"] = E["achieved"].to_numpy(dtype="datetime64[D]").astype("int64").astype("float64")
@@ -274,7 +358,6 @@ def build_status(plan: pa.Table, current: dict[str, pa.Table], users: pa.Table, 
         N.loc[J["index"].to_numpy(), "mapping_status"] = "unconfirmed"
 
     # Totara: the account of each person, its current completion of each certification.
-    acct = linked_accounts(users, settings, vpd)
     T = current_completions(completions)
     C = C.merge(acct, on="person_id", how="left").merge(T, on=["totara_user", "certification"], how="left")
     C["mapping_status"] = "confirmed"
@@ -323,13 +406,7 @@ def build_status(plan: pa.Table, current: dict[str, pa.Table], users: pa.Table, 
                        R["competence_id"].map(by_comp).to_numpy(dtype=object))
     subject = pd.Series(subject, dtype=object).where(pd.notna(subject), R["competence_id"]).to_numpy(dtype=object)
 
-    persons = current.get("persons")
-    emp = pd.DataFrame({"person_id": _text(persons, "person_id"), "employee_number": _text(persons, "employee_number"),
-                        "start": _day(persons, "effective_start")})
-    emp = emp.dropna(subset=["person_id"]).sort_values(["person_id", "start"]).drop_duplicates("person_id", keep="last")
-    staff = staff_in_post(current, as_of)
-    who = R[["person_id"]].merge(emp[["person_id", "employee_number"]], on="person_id", how="left") \
-        .merge(staff, on="person_id", how="left")
+    who = R[["person_id"]].merge(emp, on="person_id", how="left").merge(staff, on="person_id", how="left")
 
     n = len(R)
     rows = pa.table({
@@ -349,20 +426,20 @@ def build_status(plan: pa.Table, current: dict[str, pa.Table], users: pa.Table, 
         "compliant": compliant, "difference": pa.array(diff.astype(object), pa.string()),
         "as_of": _date32(np.full(n, day)), "run_id": pa.array([run_id] * n, pa.string()),
     }, schema=STATUS_SCHEMA)
-    return CompetenceStatus(rows=rows, compliance=_compliance(R, subject, ok & confirmed, staff, sorted(set(by_cert.values())),
-                                                             vpd=vpd, day=day, run_id=run_id))
+    good = ok & confirmed
+    good = pd.DataFrame({"person_id": R["person_id"].to_numpy(dtype=object)[good], "cstf_subject": subject[good]})
+    good = good.drop_duplicates().merge(staff[["person_id", "organisation_id"]], on="person_id", how="inner")
+    return rows, good.groupby(["cstf_subject", "organisation_id"]).size().rename("compliant").reset_index()
 
 
-def _compliance(R: pd.DataFrame, subject: np.ndarray, ok: np.ndarray, staff: pd.DataFrame, subjects: list[str], *,
+def _compliance(counts: pd.DataFrame, staff: pd.DataFrame, subjects: list[str], *,
                 vpd: str, day: np.datetime64, run_id: str | None) -> pa.Table:
-    """Per (subject of a confirmed mapping, organisation of staff in post): people, compliant, non-compliant."""
+    """Per (subject of a confirmed mapping, organisation of staff in post): people, compliant (counts: people in
+    date per subject and organisation), non-compliant."""
     if not len(staff) or not subjects:
         return COMPLIANCE_SCHEMA.empty_table()
     orgs = staff.groupby("organisation_id", dropna=False).agg(
         organisation_name=("organisation_name", "first"), people_in_scope=("person_id", "nunique")).reset_index()
-    good = pd.DataFrame({"person_id": R["person_id"].to_numpy(dtype=object)[ok], "cstf_subject": subject[ok]})
-    good = good.drop_duplicates().merge(staff[["person_id", "organisation_id"]], on="person_id", how="inner")
-    counts = good.groupby(["cstf_subject", "organisation_id"]).size().rename("compliant").reset_index()
     S = pd.DataFrame({"cstf_subject": subjects}).merge(orgs, how="cross")
     S = S.merge(counts, on=["cstf_subject", "organisation_id"], how="left")
     S["compliant"] = S["compliant"].fillna(0).astype("int64")
