@@ -1,7 +1,8 @@
 """Peak RSS of each step of a full file's first load, each step in its own process (as Airflow runs a task).
 
 The steps of build_state.py (discover + register, stage, validate, promote, plan users, record the user
-outcomes, plan competences, record the competence outcomes, competence status, outbound plan, outbound file),
+outcomes, plan competences, apply competences, record the competence outcomes, competence status, outbound plan,
+outbound file),
 each run in a fresh child process over the state the steps before it left, the GO feed cached as build_state
 caches it (work/bench/<N>/feed). A child reports its own peak resident memory (getrusage ru_maxrss = VmHWM),
 its resident memory once the code is imported (the floor of any step), and Arrow's own peak allocation. A child
@@ -9,6 +10,10 @@ sets the allocators as a task does (cstf.memory.configure; BENCH_MEMORY_DEFAULT_
 What build_state makes up in place of Totara (the accounts the creates would make, the completions once
 applied, the outbound window's completions) is prepared in children of its own, reported apart: those are
 the bench's stand-ins, not steps of the interface.
+apply_competences is achievements.apply_plan on a copy of the state, against the Totara simulator: the whole
+plan is read, batched and its outcomes recorded as a first load does, but only APPLY_SAMPLE items are sent (the
+simulator has none of the accounts: they come back rejected); Totara's answer to the others is made up (DONE). The
+steps after it go on from the state without it, the bench recording the outcomes in its place.
 
     .venv/bin/python bench/bench_memory.py --persons 100000            # every step, a table of peaks
     .venv/bin/python bench/bench_memory.py --persons 100000 --steps stage validate   # again, on the kept state
@@ -34,10 +39,43 @@ from common import ROOT, progress
 # (name, kind): "step" is a step of the interface, "prepare" is the bench standing in for Totara.
 STEPS = [("register", "step"), ("stage", "step"), ("validate", "step"), ("promote", "step"),
          ("plan_users", "step"), ("record_user_outcomes", "step"), ("prepare_accounts", "prepare"),
-         ("plan_competences", "step"), ("record_competence_outcomes", "step"), ("prepare_completions", "prepare"),
+         ("plan_competences", "step"), ("apply_competences", "step"), ("record_competence_outcomes", "step"),
+         ("prepare_completions", "prepare"),
          ("competence_status", "step"), ("prepare_outbound", "prepare"), ("outbound_plan", "step"),
          ("outbound_write", "step")]
 LIMIT_MB = 2048
+APPLY_SAMPLE = 2000  # competence actions apply_competences sends to the simulator; Totara's answer to the others is made up
+
+
+class _SampledClient:
+    """The real client (the simulator's), but only the first `sample` competence items are sent: the answer to the
+    others is made up (DONE), so the step reads, batches and records the whole plan as a first load does, without
+    an hour of HTTP. Everything else goes to the real client."""
+
+    def __init__(self, client, sample: int):
+        import threading
+        self.client, self.left, self.lock = client, sample, threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def _split(self, items: list[dict]) -> int:
+        with self.lock:
+            k = min(len(items), self.left)
+            self.left -= k
+        return k
+
+    def _answer(self, send, items: list[dict]) -> list[dict]:
+        k = self._split(items)
+        made_up = [{"index": i, "status": "DONE", "outcome": "NOT_SENT_BENCH", "item_id": None}
+                   for i in range(k, len(items))]
+        return (send(items[:k]) if k else []) + made_up
+
+    def mark_certifications_complete(self, items: list[dict]) -> list[dict]:
+        return self._answer(self.client.mark_certifications_complete, items)
+
+    def create_evidence_items(self, items: list[dict]) -> list[dict]:
+        return self._answer(self.client.create_evidence_items, items)
 
 
 def _status_kb() -> dict[str, int]:
@@ -154,6 +192,32 @@ def run_step(step: str, state_dir: Path, feed: Path, persons: int) -> dict:
         write_parquet_atomic(bs._empty_completions(), achievements.completions_path(job))
     elif step == "plan_competences":
         achievements.make_plan(_job(state_dir, feed, persons))
+    elif step == "apply_competences":
+        # achievements.apply_plan, the whole plan read and recorded, on a copy of the state (the steps after it
+        # go on from the state without, as build_state's stand-in records the outcomes), against the simulator.
+        import tempfile
+
+        from cstf.totara import TotaraClient
+        from sim.totara.testing import running_simulator
+        scratch = state_dir.parent / "memory_state.apply"
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.copytree(state_dir, scratch)
+        base = _status_kb()["VmRSS"]
+        t = time.perf_counter()
+        try:
+            with tempfile.TemporaryDirectory(dir=state_dir.parent) as tmp, \
+                    running_simulator(tmp, client_rate_limit=0, site_rate_limit=0) as handle:
+                client = TotaraClient(handle.url, handle.client_id, handle.client_secret)
+                job = _job(scratch, feed, persons)
+                try:
+                    summary = achievements.apply_plan(job, _SampledClient(client, APPLY_SAMPLE))
+                except achievements.ApplyFailed as exc:
+                    summary = {"actions": "?", "failed": str(exc)[:100]}
+                client.close()
+            note = (f"{summary['actions']:,} actions, {APPLY_SAMPLE:,} sent to the simulator: "
+                    f"{summary.get('by_outcome') or summary}")[:300]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     elif step == "prepare_completions":
         job = _job(state_dir, feed, persons)
         plan = pq.read_table(achievements.plan_path(job), columns=["kind", "completion_date", "due_date",

@@ -5,7 +5,7 @@ from datetime import date
 
 import pyarrow as pa
 
-from cstf.achievements import _count_by_rule, plan_audit_rows
+from cstf.achievements import _count_by_rule, apply_slices, plan_audit_rows
 from cstf.ledger.db import PLAN_FIELDS
 from cstf.reconcile.competences import ACTION_SCHEMA
 
@@ -106,3 +106,17 @@ def test_done_evidence_the_previous_plan_found_is_not_looked_up_again():
     assert _done_among(job, ACTIONS, banked, previous) == {"a2"}
     assert asked[-1] == {banked[1][0].as_py()}              # the mark's evidence id only: a2 was known done
     assert _done_among(job, ACTIONS, banked) == set() and asked[-1] == {"a2", banked[1][0].as_py()}
+
+
+def test_apply_slices_keep_a_persons_actions_together_in_plan_order():
+    """apply_plan hands the applier a few persons' actions at a time (memory of a 1.5 M-action first load): every
+    action but the skips, once, each person's in one slice, plan order kept within a slice."""
+    people = ["P1", "P2", "P1", "P3", "P2", "P4", "P1", None]
+    kinds = ["mark_complete", "add_evidence", "skip", "mark_complete", "mark_complete", "skip", "add_evidence",
+             "mark_complete"]
+    plan = pa.table({"action_id": [f"a{i}" for i in range(8)], "kind": kinds, "person_id": people,
+                     "payload": ["{}"] * 8})
+    slices = list(apply_slices(plan, persons=2))
+    assert [[a["action_id"] for a in s] for s in slices] == [["a0", "a1", "a4", "a6"], ["a3", "a7"]]
+    assert [a["action_id"] for a in next(apply_slices(plan, persons=10))] == ["a0", "a1", "a3", "a4", "a6", "a7"]
+    assert list(apply_slices(plan.slice(0, 0))) == []

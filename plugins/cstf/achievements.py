@@ -25,7 +25,7 @@ from cstf.inbound import InboundJob, current_state
 from cstf.ledger.db import ANALYZE_AFTER_ROWS
 from cstf.lifecycle import _report_path, _safe, run_dir, snapshot_path, write_plan_csv
 from cstf.ledger.mapping_store import MappingStore, unmapped_counts
-from cstf.reconcile.competences import EVIDENCE_ID_COLUMNS, evidence_action_ids, plan_competences
+from cstf.reconcile.competences import ACTION_SCHEMA, EVIDENCE_ID_COLUMNS, evidence_action_ids, plan_competences
 from cstf.totara.errors import TotaraBusinessError, TotaraOperationUnavailable
 from cstf.staging.store import write_parquet_atomic
 
@@ -268,28 +268,58 @@ def certified_row(action: dict, vpd: str, run_id: str) -> dict:
             "completion_date": action["completion_date"], "run_id": run_id, "action_id": action["action_id"]}
 
 
-def apply_plan(job: InboundJob, client) -> dict:
-    path = plan_path(job)
-    actions = pq.read_table(path).to_pylist() if path.exists() else []
-    done = {o["action_id"] for o in job.db.outcomes(job.ctx.run_id, job.vpd, STEP) if o["status"] == "done"}
+# What applying reads of the plan (the applier: action_id, kind, held, payload; inbound_certified: the rest).
+APPLY_COLUMNS = ("action_id", "kind", "held", "person_id", "certification", "completion_date", "payload")
+APPLY_PERSONS = 10_000  # persons whose actions are handed to the applier at once (~150,000 actions on a first load)
 
+
+def apply_slices(plan: pa.Table, persons: int = APPLY_PERSONS):
+    """The plan's actions to apply (all but skips) as lists of dicts, `persons` persons at a time (in the order
+    they first appear, each slice in plan order): a person's actions, so every chain of one user's completions
+    of a certification, are in one slice. A first load's 1.5 M actions as dicts at once held ~3 GB."""
+    todo = pc.fill_null(pc.not_equal(plan["kind"], "skip"), True).to_numpy(zero_copy_only=False)
+    if not todo.any():
+        return
+    who = plan["person_id"].filter(pa.array(todo))  # slices of the persons with actions to apply, not a copy of the plan
+    slice_of = np.full(plan.num_rows, -1)
+    slice_of[todo] = pc.fill_null(pc.index_in(who, value_set=pc.unique(who)), 0).to_numpy() // persons
+    for s in range(int(slice_of.max()) + 1):
+        yield plan.filter(pa.array(slice_of == s)).to_pylist()
+
+
+def _recorder(job: InboundJob, actions: list[dict]):
+    """Records a batch of outcomes in one transaction, with what a done mark_complete certified."""
     marks = {a["action_id"]: a for a in actions if a["kind"] == "mark_complete"}
 
-    def record(batch: list[Outcome]) -> None:  # one transaction per batch of outcomes
+    def record(batch: list[Outcome]) -> None:
         job.db.record_outcomes([dict(run_id=job.ctx.run_id, try_number=job.ctx.try_number, vpd=job.vpd, step=STEP,
                                      action_id=o.action_id, status=o.status, totara_id=o.totara_id,
                                      message=o.message, attempts=o.attempts) for o in batch],
                                certified=[certified_row(marks[o.action_id], job.vpd, job.ctx.run_id)
                                           for o in batch if o.status == "done" and o.action_id in marks])
+    return record
 
-    outcomes = CompetenceApplier(client).apply(actions, done=done, record=record)
-    if len(outcomes) >= ANALYZE_AFTER_ROWS:
+
+def apply_plan(job: InboundJob, client) -> dict:
+    """Execute the run's competence plan, a slice of persons at a time (apply_slices). Raises ApplyFailed at the
+    end if any action failed (not if rejected)."""
+    path = plan_path(job)
+    names = pq.read_schema(path).names if path.exists() else []
+    plan = pq.read_table(path, columns=[c for c in APPLY_COLUMNS if c in names]) if path.exists() else \
+        ACTION_SCHEMA.empty_table().select([c for c in APPLY_COLUMNS if c in ACTION_SCHEMA.names])
+    done = {o["action_id"] for o in job.db.outcomes(job.ctx.run_id, job.vpd, STEP) if o["status"] == "done"}
+    applier = CompetenceApplier(client)
+    by, failed, rejected, applied = Counter(), [], 0, 0
+    for actions in apply_slices(plan):
+        outcomes = applier.apply(actions, done=done, record=_recorder(job, actions))
+        kinds = {a["action_id"]: a["kind"] for a in actions}
+        by.update(f"{kinds[o.action_id]}:{o.message if o.status == 'done' else o.status}" for o in outcomes)
+        failed += [o for o in outcomes if o.status == "failed"]
+        rejected += sum(o.status == "rejected" for o in outcomes)
+        applied += len(outcomes)
+    if applied >= ANALYZE_AFTER_ROWS:
         job.db.refresh_statistics("action_outcomes")  # the pages look outcomes up by action
-    kinds = {a["action_id"]: a["kind"] for a in actions}
-    by = Counter(f"{kinds[o.action_id]}:{o.message if o.status == 'done' else o.status}" for o in outcomes)
-    failed = [o for o in outcomes if o.status == "failed"]
-    summary = {"actions": len(actions), "by_outcome": dict(by), "failed": len(failed),
-               "rejected": sum(o.status == "rejected" for o in outcomes)}
+    summary = {"actions": plan.num_rows, "by_outcome": dict(by), "failed": len(failed), "rejected": rejected}
     job.audit("apply_competences", "failed" if failed else "ok", counts={"failed": len(failed)}, detail=str(dict(by))[:2000])
     log.info("VPD %s competence actions: %s", job.vpd, dict(by))
     if failed:
