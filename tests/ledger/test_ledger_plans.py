@@ -172,3 +172,16 @@ def test_done_actions_are_looked_up_by_action_id(db):
     with db.engine.connect() as conn:
         plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + body).all()
     assert any("action_outcomes_action_ix" in r[-1] for r in plan), plan
+
+
+def test_retention_purge_is_an_anti_join_on_postgresql(db):
+    """The outcome purge must not be a subquery per outcome: a run's add_evidence ids larger than work_mem made
+    PostgreSQL's NOT (... IN (subquery)) a scan of the run's actions for every outcome (a 100,000-person year
+    did not finish in 45 minutes). NOT EXISTS is planned as an anti join whatever the statistics."""
+    if db.dialect != "postgresql":
+        pytest.skip("the plan shape checked is PostgreSQL's; SQLite's is checked by the retention test's result")
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL work_mem = '64kB'")
+        plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + queries.source("detail_purge_outcomes")),
+                                                    {"run_id": "old", "vpd": "999"}))
+    assert "Anti Join" in plan and "SubPlan" not in plan, plan
