@@ -120,3 +120,22 @@ def test_apply_slices_keep_a_persons_actions_together_in_plan_order():
     assert [[a["action_id"] for a in s] for s in slices] == [["a0", "a1", "a4", "a6"], ["a3", "a7"]]
     assert [a["action_id"] for a in next(apply_slices(plan, persons=10))] == ["a0", "a1", "a3", "a4", "a6", "a7"]
     assert list(apply_slices(plan.slice(0, 0))) == []
+
+
+def test_done_evidence_is_looked_up_a_slice_of_candidates_at_a_time(monkeypatch):
+    """The candidates go to the state DB DONE_LOOKUP at a time (memory of a first load's 1.5 M): every one asked
+    once, the answers together."""
+    from types import SimpleNamespace
+
+    import cstf.achievements as achievements
+    asked = []
+
+    class DB:
+        def done_action_ids(self, vpd, step, among):
+            asked.append(list(among))
+            return {"a2", "a9"} & set(among)
+    banked = achievements._banked_ids(ACTIONS, "999")
+    monkeypatch.setattr(achievements, "DONE_LOOKUP", 1)
+    assert achievements._done_among(SimpleNamespace(db=DB(), vpd="999"), ACTIONS, banked) == {"a2"}
+    assert sorted(a for chunk in asked for a in chunk) == sorted(["a2", banked[1][0].as_py()])
+    assert [len(chunk) for chunk in asked] == [1, 1]

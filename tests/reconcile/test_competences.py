@@ -350,3 +350,27 @@ def test_action_id_is_the_sha256_of_what_the_action_does():
                               "target": "4100", "vpd": VPD})
     assert got["503"] == sha({"date": "2024-03-01", "element": "503", "kind": "skip", "person_id": "P9",
                               "rule": "no_account_yet", "target": "3001", "vpd": VPD})
+
+
+@pytest.mark.parametrize("build_slice", [1, 2, 3, 5])
+def test_a_few_rows_at_a_time_gives_the_same_plan(build_slice):
+    """The rows are built a slice at a time (memory at 100,000 persons): the same actions in the same order, whatever
+    the slice, with slices across the kinds' boundaries, an escaped name in one slice only and a refused IAT's
+    reason; the decisions do not depend on the state once made (make_plan drops it before the build)."""
+    from cstf.reconcile.competences import build_competence_plan, decide_competences
+    s = TrustSettings(vpd=VPD, competences={"iat": {"accept": "allowlist", "allowed_vpds": ["777"]}})
+    rows = [cma("P1", "3020", "2023-02-28"), cma("P2", "4100", "2024-01-02", competency_name='Sharps "safe"'),
+            cma("P1", "3001", "2024-03-01"), cma("P9", "3001", "2024-01-02"),
+            cma("P2", "3001", "2023-11-01", vpd_code="888"), cma("P1", "4100", "2024-02-11"),
+            cma("P2", "3001", "2024-03-01", competency_status="PROPOSED")]
+    deleted = pa.table({"competency_element_id": ["10005280"], "_file": ["GO_999_GDW_GOC_20240602_00000102.DAT"],
+                        "_line": pa.array([7], pa.int64())})
+    whole = plan(rows, settings=s, deleted=deleted)
+    assert {a["kind"] for a in rows_of(whole)} == {"mark_complete", "add_evidence", "skip"}
+    current = {"achievements": staged("CMA", rows), "competences": staged("CDA", cda_rows())}
+    decided = decide_competences(current, users(("11", "P1"), ("12", "P2")), NO_COMPLETIONS, MAPPINGS, s, AS_OF,
+                                 vpd=VPD)
+    current.clear()
+    parts = build_competence_plan(decided, s, AS_OF, vpd=VPD, deleted=deleted, build_slice=build_slice)
+    assert parts.actions.schema == ACTION_SCHEMA and rows_of(parts) == rows_of(whole)
+    assert (parts.warnings, parts.status_pairs) == (whole.warnings, whole.status_pairs)

@@ -272,6 +272,18 @@ def evidence_action_ids(actions: pa.Table, vpd: str) -> pa.Array:
 
 # --- the planner ----------------------------------------------------------------------------
 
+PLAN_ENTITIES = ("achievements", "competences")  # the entities of the current state the planner reads
+BUILD_SLICE = 100_000  # action rows built at a time: the payloads' and ids' temporary strings are a slice's
+
+
+@dataclass
+class CompetenceDecisions:
+    """Every decision of a plan, before its payloads and ids are built (decide_competences)."""
+    rows: dict  # the action rows as columns (Arrow and numpy), for _build
+    status_pairs: dict[str, int]
+    warnings: list[str]
+
+
 def plan_competences(current: dict[str, pa.Table], users: pa.Table, completions: pa.Table, mappings: MappingSet,
                      settings: TrustSettings, as_of: date, *, vpd: str, echo: pa.Table | None = None,
                      deleted: pa.Table | None = None) -> CompetencePlan:
@@ -280,12 +292,26 @@ def plan_competences(current: dict[str, pa.Table], users: pa.Table, completions:
     Returns the action table (ACTION_SCHEMA, sorted by person, kind, action id), the distinct
     (type, status) pairs of every CMA row with counts, and warnings for the run report.
     """
-    # The decisions' working columns (a few hundred MB at 100,000 persons) are gone once _decide returns:
-    # only the rows' columns are held while the payloads and ids are built.
-    R, status_pairs, warnings = _decide(current, users, completions, mappings, settings, as_of, vpd=vpd, echo=echo)
+    return build_competence_plan(decide_competences(current, users, completions, mappings, settings, as_of, vpd=vpd,
+                                                    echo=echo), settings, as_of, vpd=vpd, deleted=deleted)
+
+
+def decide_competences(current: dict[str, pa.Table], users: pa.Table, completions: pa.Table, mappings: MappingSet,
+                       settings: TrustSettings, as_of: date, *, vpd: str,
+                       echo: pa.Table | None = None) -> CompetenceDecisions:
+    """The first half of plan_competences: every decision, the rows' columns copied out of `current`. A caller
+    that drops the current state before build_competence_plan does not hold the 1.5 M achievements (~300 MB
+    at 100,000 persons) while the payloads are built; the decisions' working columns (a few hundred MB) are gone
+    once _decide returns."""
+    return CompetenceDecisions(*_decide(current, users, completions, mappings, settings, as_of, vpd=vpd, echo=echo))
+
+
+def build_competence_plan(decided: CompetenceDecisions, settings: TrustSettings, as_of: date, *, vpd: str,
+                          deleted: pa.Table | None = None, build_slice: int = BUILD_SLICE) -> CompetencePlan:
+    """The second half of plan_competences: kinds, payloads, reasons and ids of the decided rows, `build_slice`
+    rows at a time (the same table whatever the slice), then the CMD deletions."""
     cs: CompetenceSettings = settings.competences
-    table = _build(R, vpd=vpd, as_of=as_of, cs=cs)
-    R = None
+    table = _build_slices(decided.rows, vpd=vpd, as_of=as_of, cs=cs, build_slice=build_slice)
 
     if deleted is not None and deleted.num_rows:
         key = "competency_element_id" if "competency_element_id" in deleted.column_names else "key"
@@ -302,7 +328,22 @@ def plan_competences(current: dict[str, pa.Table], users: pa.Table, completions:
         dt = pa.table(dt.to_pandas().drop_duplicates("action_id").reset_index(drop=True), schema=ACTION_SCHEMA) \
             if dt["action_id"].unique().__len__() != dt.num_rows else dt
         table = pa.concat_tables([table, dt])
-    return CompetencePlan(actions=table, status_pairs=status_pairs, warnings=warnings)
+    return CompetencePlan(actions=table, status_pairs=decided.status_pairs, warnings=decided.warnings)
+
+
+# Keys of _decide's rows that are whole lookup tables, not one value per row.
+_LOOKUPS = ("users", "certs")
+
+
+def _build_slices(R: dict, *, vpd: str, as_of: date, cs: CompetenceSettings, build_slice: int) -> pa.Table:
+    """_build over `build_slice` rows at a time, as one table (the slices' tables are its chunks, not copied)."""
+    m = len(R["rule"])
+    if m <= build_slice:
+        return _build(R, vpd=vpd, as_of=as_of, cs=cs)
+
+    def rows(lo: int) -> dict:
+        return {k: v if k in _LOOKUPS else v[lo:lo + build_slice] for k, v in R.items()}
+    return pa.concat_tables([_build(rows(lo), vpd=vpd, as_of=as_of, cs=cs) for lo in range(0, m, build_slice)])
 
 
 def _decide(current: dict[str, pa.Table], users: pa.Table, completions: pa.Table, mappings: MappingSet,
@@ -382,7 +423,6 @@ def _decide(current: dict[str, pa.Table], users: pa.Table, completions: pa.Table
         ids = sorted(set(comp.filter(pa.array(orphan)).to_pylist()))
         warnings.append(f"{int(orphan.sum())} achievement(s) name a competence id with no definition (CDA): "
                         f"no renewal period (e.g. {', '.join(ids[:5])})")
-    cname = pc.coalesce(_raw(ach, "competency_name"), _take(c_name, ci))
 
     # Decisions, in precedence order; -1 = still going.
     rule = np.full(n, -1, dtype="int16")
@@ -401,12 +441,12 @@ def _decide(current: dict[str, pa.Table], users: pa.Table, completions: pa.Table
         hit = (pa_ >= 0) & (ca >= 0) & _isin(_key(pa_ * max(len(comps_e), 1) + ca, df_), kE)
         rule[hit & live & (rule < 0)] = R_["echo_of_outbound"]
 
-    src_np = pc.fill_null(src, "").to_numpy(zero_copy_only=False)
-    iat = live & (src_np != "") & (src_np != vpd)
+    src_or_blank = pc.fill_null(src, "")  # compared in Arrow: not 1.5 M Python strings (~85 MB at 100,000 persons)
+    iat = live & _np_bool(pc.and_(pc.not_equal(src_or_blank, ""), pc.not_equal(src_or_blank, vpd)))
     if cs.iat.accept == "none":
         refused = iat
     elif cs.iat.accept == "allowlist":
-        refused = iat & ~np.isin(src_np, list(cs.iat.allowed_vpds))
+        refused = iat & ~_np_bool(pc.is_in(src_or_blank, value_set=pa.array(list(cs.iat.allowed_vpds), pa.string())))
     else:
         refused = np.zeros(n, bool)
     rule[refused & (rule < 0)] = R_["iat_refused_source"]
@@ -414,8 +454,8 @@ def _decide(current: dict[str, pa.Table], users: pa.Table, completions: pa.Table
         rule[iat & (today - df_ > cs.iat.max_age_days) & (rule < 0)] = R_["iat_too_old"]
     if iat.any():
         n_ref = int((iat & np.isin(rule, [R_["iat_refused_source"], R_["iat_too_old"]])).sum())
-        warnings.append(f"{int(iat.sum())} IAT achievement(s) from other VPDs "
-                        f"({', '.join(sorted(set(src_np[iat].tolist())))}); {n_ref} refused")
+        sources = sorted(pc.unique(src_or_blank.filter(pa.array(iat))).to_pylist())
+        warnings.append(f"{int(iat.sum())} IAT achievement(s) from other VPDs ({', '.join(sources)}); {n_ref} refused")
 
     # Totara accounts: (person id, VPD) in the identity custom fields; several claimants = conflict.
     u_id = _str(users, "id")
@@ -496,13 +536,16 @@ def _decide(current: dict[str, pa.Table], users: pa.Table, completions: pa.Table
                          np.where(row_rule == R_["no_confirmed_mapping"], 1, 2))
     order = np.lexsort((row_cert, pos, kind_code))
     pos, row_rule, row_cert = pos[order], row_rule[order], row_cert[order]
+    # Each column of the rows is made whole and taken in turn: never every whole column beside the rows.
     cols = {
-        "person_id": person, "competence_id": comp, "competency_element_id": elem, "source_vpd": src,
-        "source_file": _raw(ach, "_file"), "cname": cname,
-        "source_line": (pc.fill_null(pc.cast(ach["_line"], pa.int64()), 0).combine_chunks()
-                        if "_line" in ach.column_names else pa.array(np.zeros(n, "int64"))),
+        "person_id": lambda: person, "competence_id": lambda: comp, "competency_element_id": lambda: elem,
+        "source_vpd": lambda: src, "source_file": lambda: _raw(ach, "_file"),
+        "cname": lambda: pc.coalesce(_raw(ach, "competency_name"), _take(c_name, ci)),
+        "source_line": lambda: (pc.fill_null(pc.cast(ach["_line"], pa.int64()), 0).combine_chunks()
+                                if "_line" in ach.column_names else pa.array(np.zeros(n, "int64"))),
     }
-    R = {k: v.take(pa.array(pos)) for k, v in cols.items()}
+    take = pa.array(pos)
+    R = {k: make().take(take) for k, make in cols.items()}
     R["totara_user_id"] = _take(acct_id, ui[pos])
     R["certification"] = _take(certs, row_cert)
     R["users"], R["user_idx"], R["certs"], R["cert_idx"] = acct_id, ui[pos], certs, row_cert

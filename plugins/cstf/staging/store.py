@@ -67,12 +67,13 @@ class StagingStore:
             futures = {code: pool.submit(write_parquet_atomic, t, p) for code, (t, p) in jobs.items()}
         return {code: f.result() for code, f in futures.items()}
 
-    def read_file_tables(self, file_name: str) -> dict[str, pa.Table]:
+    def read_file_tables(self, file_name: str, record_types: list[str] | None = None) -> dict[str, pa.Table]:
+        """A staged file's tables by record type; `record_types`: only those (a full file's CMA is ~300 MB)."""
         name = parse_go_name(file_name)
         out = {}
         for type_dir in sorted((self.root / "files").glob("*")):
             path = self.file_table_path(type_dir.name, name)
-            if path.exists():
+            if path.exists() and (record_types is None or type_dir.name in record_types):
                 out[type_dir.name] = pq.read_table(path)
         return out
 
