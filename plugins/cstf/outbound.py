@@ -30,7 +30,7 @@ from cstf.esr.outbound import CmiWriter
 from cstf.inbound import InboundJob
 from cstf.ledger.outbound import OutboundLedger
 from cstf.lifecycle import _safe, run_dir
-from cstf.reconcile.outbound import plan_outbound, window_completion_dates, window_persons
+from cstf.reconcile.outbound import plan_outbound, window_echo_keys, window_persons
 from cstf.staging.store import write_parquet_atomic
 from cstf.totara.snapshot import snapshot_users
 
@@ -124,12 +124,11 @@ def read_completions(job: InboundJob, client, ledger: OutboundLedger) -> dict:
     return {"window": [start, end], "completions": n}
 
 
-def _inbound_applied(job: InboundJob, persons: list[str], completions: pa.Table, window: tuple[int, int]) -> pa.Table:
+def _inbound_applied(job: InboundJob, completions: pa.Table, users: pa.Table, window: tuple[int, int]) -> pa.Table:
     """Completions our inbound made from ESR achievements (never echoed back), from the state DB's record of them
-    (inbound_certified, written with the apply's outcomes): for the persons, certifications and completion dates
-    of the window's completions only."""
-    rows = job.db.inbound_certified(job.vpd, persons, _certifications(completions),
-                                    window_completion_dates(completions, window))
+    (inbound_certified, written with the apply's outcomes): for the exact keys of the window's completions only."""
+    keys = window_echo_keys(completions, users, window)
+    rows = job.db.inbound_certified(job.vpd, keys.to_pydict())
     person, cert, day = (list(c) for c in zip(*rows)) if rows else ([], [], [])
     return pa.table({"person_id": pa.array(person, pa.string()), "certification": pa.array(cert, pa.string()),
                      "completion_date": pc.cast(pc.cast(pa.array(day, pa.string()), pa.timestamp("s")), pa.date32())})
@@ -150,13 +149,6 @@ def _achievements_of(job: InboundJob, persons: list[str]) -> pa.Table:
                          filters=pc.field("person_id").isin(pa.array(persons, pa.string())))
 
 
-def _certifications(completions: pa.Table) -> list[str]:
-    """The certifications the read completions concern (sorted; empty strings and nulls left out)."""
-    certs = pc.unique(pc.drop_null(completions["certification_idnumber"])).to_pylist()
-    return sorted(c for c in certs if c)
-
-
-
 def plan(job: InboundJob, ledger: OutboundLedger) -> dict:
     folder = run_dir(job, "outbound")
     start, end = window(job, ledger)
@@ -166,7 +158,7 @@ def plan(job: InboundJob, ledger: OutboundLedger) -> dict:
     persons = window_persons(completions, users, (start, end))
     achievements = _achievements_of(job, persons)
     result = plan_outbound(completions, users, load_trust_mappings(job).confirmed_table("outbound"), achievements,
-                           ledger.as_table(job.vpd, persons), _inbound_applied(job, persons, completions, (start, end)),
+                           ledger.as_table(job.vpd, persons), _inbound_applied(job, completions, users, (start, end)),
                            vpd=job.vpd, window=(start, end))
     write_parquet_atomic(result.rows, folder / "plan.parquet")
     queued = 0 if job.ctx.mode == "plan" else ledger.queue(result.to_send, job.ctx.run_id, vpd=job.vpd,

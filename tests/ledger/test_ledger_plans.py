@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from cstf.ledger import StateDB, queries
+from cstf.ledger.db import CERTIFIED_KEYS
 
 
 @pytest.fixture()
@@ -97,13 +98,15 @@ def test_inbound_certified_is_what_done_mark_completes_completed(db):
                                   _certified("p9", "CSTF-FIRE", "2024-05-01", vpd="998")])
     db.record_outcomes([{**base, "vpd": "999", "action_id": "a1", "status": "done", "try_number": 2}],
                        certified=[_certified("p1", "CSTF-FIRE", date(2024, 5, 1))])  # a date object is ISO text too
-    assert db.inbound_certified("999", ["p1", "p2", "p9"], ["CSTF-FIRE", "CSTF-IG"]) == [("p1", "CSTF-FIRE", "2024-05-01")]
-    assert db.inbound_certified("999", ["p2"], ["CSTF-FIRE"]) == []        # the day's persons only
-    assert db.inbound_certified("999", ["p1"], ["CSTF-IG"]) == []          # ... and their certifications only
-    assert db.inbound_certified("999", ["p1"], []) == []
-    assert db.inbound_certified("999", ["p1"], ["CSTF-FIRE"], ["2024-05-01", "2024-06-01"]) == [("p1", "CSTF-FIRE", "2024-05-01")]
-    assert db.inbound_certified("999", ["p1"], ["CSTF-FIRE"], [date(2024, 5, 2)]) == []  # ... and their dates
-    assert db.inbound_certified("999", ["p1"], ["CSTF-FIRE"], []) == []
+    def asked(*keys):
+        return db.inbound_certified("999", {k: [key[i] for key in keys] for i, k in enumerate(CERTIFIED_KEYS)})
+    assert asked(("p1", "CSTF-FIRE", "2024-05-01"), ("p9", "CSTF-FIRE", "2024-05-01"), ("p2", "CSTF-IG", "2024-05-01"),
+                 ("p1", "CSTF-FIRE", "2024-05-01")) == [("p1", "CSTF-FIRE", "2024-05-01")]  # this VPD's, once
+    assert asked(("p1", "CSTF-FIRE", date(2024, 5, 1))) == [("p1", "CSTF-FIRE", "2024-05-01")]  # a date is ISO text
+    assert asked(("p1", "CSTF-IG", "2024-05-01")) == []      # the key's certification only
+    assert asked(("p1", "CSTF-FIRE", "2024-05-02")) == []    # ... and its date
+    assert asked() == []
+    assert asked(("p1", "CSTF-FIRE", "2024-05-01")) == [("p1", "CSTF-FIRE", "2024-05-01")]  # the scratch table is reset
     with pytest.raises(TypeError, match="certified"):
         db.record_outcomes([{**base, "vpd": "999", "action_id": "a2", "status": "done"}],
                            certified=[{**_certified("p1", "CSTF-IG", "2024-05-02"), "ni_number": "x"}])
@@ -130,8 +133,8 @@ def test_migration_0014_records_what_earlier_runs_certified(db_url, tmp_path):
                         {**base, "run_id": "run1", "action_id": "a2", "status": "failed", "message": "HTTP 503"},
                         {**base, "run_id": "run1", "action_id": "a3", "status": "done", "step": "users"}])
     db.migrate()
-    assert db.inbound_certified("999", ["p1", "p2", "900003"], ["CSTF-FIRE", "CSTF-IG", "CSTF-X"]) == [
-        ("p1", "CSTF-FIRE", "2024-05-01")]
+    assert db.inbound_certified("999", {"person_id": ["p1", "p2", "900003"], "certification": ["CSTF-FIRE"] * 3,
+                                        "completion_date": ["2024-05-01"] * 3}) == [("p1", "CSTF-FIRE", "2024-05-01")]
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT run_id, action_id FROM inbound_certified")).all() == [("run1", "a1")]
     db.dispose()

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from cstf.reconcile.outbound import PLAN_SCHEMA, london_days, plan_outbound, window_completion_dates, window_persons
+from cstf.reconcile.outbound import PLAN_SCHEMA, london_days, plan_outbound, window_echo_keys, window_persons
 
 LONDON = ZoneInfo("Europe/London")
 VPD = "999"
@@ -245,10 +245,20 @@ def test_a_ledger_and_echoes_read_for_the_window_persons_only_give_the_same_plan
     assert [r[5] for r in tuples(whole.rows)] == ["echo_of_esr", "ledger_has_same_or_later", None]
 
 
-def test_the_echo_check_reads_the_london_completion_dates_of_the_window_only():
+def test_the_echo_check_asks_for_the_exact_keys_of_the_window_by_london_date():
     """An echo of our inbound carries the date we sent; the planner dates a completion by its London calendar day,
-    so the state DB is asked for exactly those days (a completion at 00:30 BST is the London day, not UTC's)."""
-    t = pa.table({"time_completed": [ts("2024-06-03 00:30"), ts("2024-06-03 15:00"), ts("2023-01-09 09:00"),
-                                     ts("2024-05-01 10:00"), None],
-                  "time_modified": [IN, IN, IN, ts("2024-05-30 10:00"), IN]})
-    assert window_completion_dates(t, WINDOW) == ["2023-01-09", "2024-06-03"]
+    so the state DB is asked for exactly those (person, certification, day) keys: a completion at 00:30 BST is
+    the London day, not UTC's; completions outside the window, without a completion time, of a user without an
+    ESR person or without a certification ask for nothing; a key asked twice is asked once."""
+    comp = completions([(6, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 00:30"), None, IN),
+                        (6, "CSTF-IG", True, "CERTIFIED", ts("2024-06-03 15:00"), None, IN),
+                        (7, "CSTF-FIRE", False, "CERTIFIED", ts("2023-01-09 09:00"), None, IN),
+                        (7, "CSTF-IG", False, "CERTIFIED", ts("2024-05-01 10:00"), None, ts("2024-05-30 10:00")),
+                        (8, "CSTF-IG", False, "ASSIGNED", None, None, IN),
+                        (3, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 10:00"), None, IN),
+                        (99, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 10:00"), None, IN),
+                        (5, "", False, "CERTIFIED", ts("2024-06-03 10:00"), None, IN)])
+    keys = window_echo_keys(comp, users(), WINDOW).sort_by([("person_id", "ascending"), ("certification", "ascending")])
+    assert keys.to_pylist() == [
+        {"person_id": "9000006", "certification": "CSTF-IG", "completion_date": "2024-06-03"},
+        {"person_id": "9000007", "certification": "CSTF-FIRE", "completion_date": "2023-01-09"}]

@@ -15,10 +15,11 @@ import os
 import re
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -40,8 +41,7 @@ PLAN_FIELDS = (
 OUTCOME_FIELDS = ("run_id", "try_number", "vpd", "step", "action_id", "status", "totara_id", "message", "attempts")
 OUTCOME_STATUSES = ("done", "rejected", "failed", "skipped")
 CERTIFIED_FIELDS = ("vpd", "person_id", "certification", "completion_date", "run_id", "action_id")
-CERTIFIED_PERSONS_PER_QUERY = 5_000  # persons per IN list (SQLite takes 32,766 variables)
-CERTIFIED_DATES_PER_QUERY = 2_000
+CERTIFIED_KEYS = ("person_id", "certification", "completion_date")
 WATERMARK_FIELDS = (
     "file_name", "sequence", "window_end", "full_file_name",
     "full_persons", "current_version", "users_as_of",
@@ -72,6 +72,9 @@ STATISTICS_TABLES = ("plan_actions", "plan_tries", "action_outcomes")
 
 # How long a SQLite writer waits for another process's lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Page cache per connection (KiB; SQLite's default is 2 MiB): a day's outbound queue of 100,000 rows updates six
+# B-trees, and with the default cache their dirty pages spill to the WAL again and again within the transaction.
+SQLITE_CACHE_KIB = 65_536
 
 
 def utc_now() -> str:
@@ -634,22 +637,17 @@ class StateDB:
                               for f in CERTIFIED_FIELDS}, len(certified), {})
         return len(params)
 
-    def inbound_certified(self, vpd: str, persons: Iterable[str], certifications: Iterable[str],
-                          dates: Iterable[str] | None = None) -> list[tuple]:
-        """(person_id, certification, completion_date) our inbound completed in Totara, for these persons and
-        certifications (and ISO completion dates, when given) only, read in chunks through the key."""
-        wanted, certs = sorted(set(persons)), sorted(set(certifications))
-        days = None if dates is None else sorted({_iso(d) for d in dates})
-        out: list[tuple] = []
-        if not certs or days == []:
-            return out
-        any_date = days is None or len(days) > CERTIFIED_DATES_PER_QUERY  # too many to list: the planner matches
-        with self._read() as conn:
-            for i in range(0, len(wanted), CERTIFIED_PERSONS_PER_QUERY):
-                out.extend(tuple(r) for r in conn.execute(queries.load("inbound_certified_of_persons"), {
-                    "vpd": vpd, "persons": wanted[i:i + CERTIFIED_PERSONS_PER_QUERY], "certifications": certs,
-                    "any_date": any_date, "dates": [] if any_date else days}))
-        return out
+    def inbound_certified(self, vpd: str, keys: dict[str, list]) -> list[tuple]:
+        """Which of these (person_id, certification, completion_date ISO) keys our inbound completed in Totara: the
+        keys go into a temporary table joined to inbound_certified_key_uq, one index probe a key (a day's
+        completions ask about their own keys, whatever the trust's history)."""
+        n = len(keys["person_id"])
+        if not n:
+            return []
+        with self._read() as conn, scratch_table(conn, "inbound_certified_wanted",
+                                                 {k: [_iso(v) if k == "completion_date" else v for v in keys[k]]
+                                                  for k in CERTIFIED_KEYS}, n):
+            return [tuple(r) for r in conn.execute(queries.load("inbound_certified_of_keys"), {"vpd": vpd})]
 
     def done_action_ids(self, vpd: str, step: str, among: Iterable[str] | None = None) -> set[str]:
         """Action ids any run has done for this trust and step; with `among`, which of those ids (looked up by
@@ -735,6 +733,18 @@ _PARAM = re.compile(r"(?<!:):(\w+)")
 _VALUES = re.compile(r"VALUES\s*\((.*?)\)", re.S | re.I)
 
 
+@contextmanager
+def scratch_table(conn: Connection, name: str, columns: dict[str, list], n: int) -> Iterator[None]:
+    """The temporary table `name` (queries <name>_create, _clear, _insert, _drop) holding these n rows while the
+    block runs: a set-based join or update instead of an IN list or a statement per row. A temporary table lives
+    with the connection (SQLite and PostgreSQL): it is emptied first and dropped after."""
+    conn.execute(queries.load(f"{name}_create"))
+    conn.execute(queries.load(f"{name}_clear"))
+    bulk_execute(conn, f"{name}_insert", columns, n, {})
+    yield
+    conn.execute(queries.load(f"{name}_drop"))
+
+
 def bulk_execute(conn: Connection, name: str, columns: dict[str, list], n: int, const: dict[str, Any]) -> None:
     """Run the named INSERT or UPDATE for n rows given as column lists (plus constant values), in large pages.
 
@@ -808,6 +818,7 @@ def _sqlite_engine(u, **engine_kwargs: Any) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         if not memory:
             _enable_wal(cur)
         cur.execute("PRAGMA foreign_keys = ON")

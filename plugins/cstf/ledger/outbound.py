@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection
 
 from . import queries
-from .db import StateDB, bulk_execute, utc_now
+from .db import StateDB, bulk_execute, scratch_table, utc_now
 
 # Persons per IN list of a scoped read (SQLite takes 32,766 variables; smaller lists plan as well and use less memory).
 PERSONS_PER_QUERY = 5_000
@@ -305,12 +305,9 @@ class OutboundLedger:
                                            "(or listed twice); nothing recorded")
                 # One UPDATE joined to the (id, line) list, not a statement per row: the rows' new state, file
                 # and line are set by the database in one pass.
-                conn.execute(queries.load("outbound_write_lines_create"))
-                conn.execute(queries.load("outbound_write_lines_clear"))
-                bulk_execute(conn, "outbound_write_lines_insert", {"id": ids, "line": line_numbers}, len(ids), {})
-                done = conn.execute(queries.load("outbound_set_written"), {
-                    "file_name": file_name, "now": now, "run_id": run_id, "try_number": self.try_number}).rowcount
-                conn.execute(queries.load("outbound_write_lines_drop"))
+                with scratch_table(conn, "outbound_write_lines", {"id": ids, "line": line_numbers}, len(ids)):
+                    done = conn.execute(queries.load("outbound_set_written"), {
+                        "file_name": file_name, "now": now, "run_id": run_id, "try_number": self.try_number}).rowcount
                 if done != len(ids):
                     raise LedgerStateError(f"{file_name}: {len(ids) - done} row(s) were not pending "
                                            "(or listed twice); nothing recorded")

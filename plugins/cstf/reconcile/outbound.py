@@ -222,12 +222,21 @@ def window_persons(completions: pa.Table, users: pa.Table, window: tuple[int, in
     return sorted(pc.unique(wanted).to_pylist())
 
 
-def window_completion_dates(completions: pa.Table, window: tuple[int, int]) -> list[str]:
-    """The Europe/London completion dates (ISO) of the completions modified in the window, as plan_outbound dates
-    them: the only dates an echo of our inbound can have, so the echo check reads only those."""
-    days = london_days(_num(completions, "time_completed")[_in_window(completions, window)])
-    days = np.unique(days[~np.isnan(days)]).astype("int64")
-    return [str(d) for d in days.astype("datetime64[D]")]
+def window_echo_keys(completions: pa.Table, users: pa.Table, window: tuple[int, int]) -> pa.Table:
+    """(person_id, certification, completion_date ISO) of each completion modified in the window, keyed as the
+    echo check of plan_outbound keys it (the user's ESR person, the Europe/London completion date): the exact
+    keys an echo of our inbound can have, so the state DB is asked for those rows and nothing more."""
+    changed = completions.filter(pa.array(_in_window(completions, window)))
+    ids, persons = _atext(users, "id"), _atext(users, "cf_esr_person_id")
+    person = pc.fill_null(pc.take(persons, pc.index_in(_atext(changed, "user_id"), value_set=ids)), "")
+    cert = _atext(changed, "certification_idnumber")
+    days = london_days(_num(changed, "time_completed"))
+    known = ~np.isnan(days)
+    keep = known & _np_bool(pc.and_(pc.not_equal(person, ""), pc.not_equal(cert, "")))
+    day_text = np.where(known, days, 0).astype("int64").astype("datetime64[D]").astype(str)
+    keys = pa.table({"person_id": person.filter(pa.array(keep)), "certification": cert.filter(pa.array(keep)),
+                     "completion_date": pa.array(day_text[keep], pa.string())})
+    return keys.group_by(keys.column_names).aggregate([])
 
 
 def plan_outbound(completions: pa.Table, users: pa.Table, mappings: pa.Table, staged_achievements: pa.Table,

@@ -1,0 +1,1 @@
+DELETE FROM inbound_certified_wanted
