@@ -112,6 +112,23 @@ def test_inbound_certified_is_what_done_mark_completes_completed(db):
                            certified=[{**_certified("p1", "CSTF-IG", "2024-05-02"), "ni_number": "x"}])
 
 
+def test_inbound_certified_probes_the_key_once_a_wanted_key(db):
+    """The echo check must loop over the day's wanted keys and probe inbound_certified_key_uq with all four columns:
+    SQLite, planning the plain join without statistics, scanned the trust's inbound_certified rows and the unindexed
+    wanted keys inside them (a 100,000-person outbound plan did not finish)."""
+    if db.dialect != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by statistics")
+    body = "\n".join(ln for ln in queries.source("inbound_certified_of_keys").splitlines()
+                     if not ln.lstrip().startswith("--")).replace(":vpd", "'999'")
+    with db.engine.begin() as conn:
+        conn.execute(queries.load("inbound_certified_wanted_create"))
+        plan = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + body).all()]
+        conn.execute(queries.load("inbound_certified_wanted_drop"))
+    assert plan[0] == "SCAN w", plan
+    assert any(p.startswith("SEARCH c USING COVERING INDEX inbound_certified_key_uq (vpd=? AND person_id=? AND "
+                            "certification=? AND completion_date=?)") for p in plan), plan
+
+
 def test_migration_0014_records_what_earlier_runs_certified(db_url, tmp_path):
     """A state DB from before migration 0014: its done mark_completes (not failed ones, not other steps) become
     inbound_certified rows, with the completion date from the action's after values, once per key."""
