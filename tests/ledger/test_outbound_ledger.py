@@ -214,17 +214,33 @@ def test_as_table_feeds_the_planner_and_no_personal_data_columns(ledger):
     assert not [c for c in cols if "ni" == c or "birth" in c or "ni_number" in c]
 
 
-def test_as_table_for_some_persons_reads_only_theirs_in_chunks(ledger, monkeypatch):
+def test_as_table_for_some_persons_reads_only_theirs(ledger):
     ledger.queue([row(f"90000{i:02d}", day=f"2024-06-{i + 1:02d}") for i in range(7)], "run1")
     ledger.queue([row("8000001", vpd="888")], "run1")
-    monkeypatch.setattr("cstf.ledger.outbound.PERSONS_PER_QUERY", 2)  # several IN lists
     t = ledger.as_table(VPD, ["9000005", "9000001", "9000003", "9000001", "nobody", "8000001"])
     assert sorted(zip(t["person_id"].to_pylist(), t["date_achieved"].to_pylist())) == [
         ("9000001", date(2024, 6, 2)), ("9000003", date(2024, 6, 4)), ("9000005", date(2024, 6, 6))]
+    assert ledger.as_table(VPD, ["9000002"])["person_id"].to_pylist() == ["9000002"]  # the scratch table is reset
     assert ledger.as_table(VPD, []).num_rows == 0
     assert ledger.as_table(VPD, []).schema == ledger.as_table(VPD).schema
     with pytest.raises(ValueError, match="needs the vpd"):
         ledger.as_table(None, ["9000001"])
+
+
+def test_as_table_probes_the_ledger_key_once_a_person(ledger):
+    """The day's persons are the outer loop, each probing outbound_ledger_key_uq: SQLite, planning a plain join
+    without statistics, would scan the trust's ledger with the unindexed persons inside it."""
+    from cstf.ledger import queries
+    if ledger.db.dialect != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by statistics")
+    body = "\n".join(ln for ln in queries.source("outbound_rows_of_persons").splitlines()
+                     if not ln.lstrip().startswith("--")).replace(":vpd", "'999'")
+    with ledger.db.engine.begin() as conn:
+        conn.execute(queries.load("outbound_wanted_persons_create"))
+        plan = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + body).all()]
+        conn.execute(queries.load("outbound_wanted_persons_drop"))
+    assert plan[0] == "SCAN w", plan
+    assert any("outbound_ledger_key_uq (vpd=? AND person_id=?)" in p for p in plan), plan
 
 
 def test_queue_finds_its_new_rows_through_an_index(ledger):

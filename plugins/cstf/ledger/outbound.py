@@ -32,9 +32,6 @@ from sqlalchemy import Connection
 from . import queries
 from .db import StateDB, bulk_execute, scratch_table, utc_now
 
-# Persons per IN list of a scoped read (SQLite takes 32,766 variables; smaller lists plan as well and use less memory).
-PERSONS_PER_QUERY = 5_000
-
 STATES = ("pending", "written", "confirmed", "rejected", "superseded", "unconfirmed", "failed",
           "withdrawn_by_esr")
 # States that block sending the same or an older achievement again (never-send-older, §8.3).
@@ -256,10 +253,11 @@ class OutboundLedger:
             if vpd is None:
                 raise ValueError("as_table(persons=...) needs the vpd")
             wanted = sorted(set(persons))
-            with self._engine.connect().execution_options(cstf_read_only=True) as conn:
-                tuples = [tuple(r) for i in range(0, len(wanted), PERSONS_PER_QUERY)
-                          for r in conn.execute(queries.load("outbound_rows_of_persons"),
-                                                {"vpd": vpd, "persons": wanted[i:i + PERSONS_PER_QUERY]})]
+            tuples = []
+            if wanted:  # the persons go into a temporary table joined to the key: no IN list of 100,000 parameters
+                with self._engine.connect().execution_options(cstf_read_only=True) as conn, \
+                        scratch_table(conn, "outbound_wanted_persons", {"person_id": wanted}, len(wanted)):
+                    tuples = [tuple(r) for r in conn.execute(queries.load("outbound_rows_of_persons"), {"vpd": vpd})]
             vpds, person_ids, competences, dates, states = (list(c) for c in zip(*tuples)) if tuples else ([],) * 5
             return _ledger_table(vpds, person_ids, competences, dates, states)
         return _ledger_table([r["vpd"] for r in rows], [r["person_id"] for r in rows],

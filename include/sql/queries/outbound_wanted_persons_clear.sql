@@ -1,0 +1,1 @@
+DELETE FROM outbound_wanted_persons
