@@ -1,19 +1,19 @@
 """Peak RSS of each step of a full file's first load, each step in its own process (as Airflow runs a task).
 
-The steps of build_state.py (discover + register, stage, validate, promote, plan users, record the user
-outcomes, plan competences, apply competences, record the competence outcomes, competence status, outbound plan,
-outbound file),
-each run in a fresh child process over the state the steps before it left, the GO feed cached as build_state
-caches it (work/bench/<N>/feed). A child reports its own peak resident memory (getrusage ru_maxrss = VmHWM),
-its resident memory once the code is imported (the floor of any step), and Arrow's own peak allocation. A child
-sets the allocators as a task does (cstf.memory.configure; BENCH_MEMORY_DEFAULT_ALLOCATORS=1: their defaults).
-What build_state makes up in place of Totara (the accounts the creates would make, the completions once
-applied, the outbound window's completions) is prepared in children of its own, reported apart: those are
-the bench's stand-ins, not steps of the interface.
-apply_competences is achievements.apply_plan on a copy of the state, against the Totara simulator: the whole
-plan is read, batched and its outcomes recorded as a first load does, but only APPLY_SAMPLE items are sent (the
-simulator has none of the accounts: they come back rejected); Totara's answer to the others is made up (DONE). The
-steps after it go on from the state without it, the bench recording the outcomes in its place.
+The steps of build_state.py (discover + register, stage, validate, promote, plan users, apply users, record the
+user outcomes, plan competences, apply competences, record the competence outcomes, competence status, outbound
+plan, outbound file), each run in a fresh child process over the state the steps before it left, the GO feed
+cached as build_state caches it (work/bench/<N>/feed). A child reports its own peak resident memory (getrusage
+ru_maxrss = VmHWM), its resident memory once the code is imported (the floor of any step), and Arrow's own peak
+allocation. A child sets the allocators as a task does (cstf.memory.configure; BENCH_MEMORY_DEFAULT_ALLOCATORS=1:
+their defaults). What build_state makes up in place of Totara (the accounts the creates would make, the
+completions once applied, the outbound window's completions) is prepared in children of its own, reported apart:
+those are the bench's stand-ins, not steps of the interface.
+apply_users and apply_competences are lifecycle.apply_plan and achievements.apply_plan on a copy of the state,
+against the Totara simulator: the whole plan is read, batched and its outcomes recorded as a first load does, but
+only APPLY_SAMPLE items are sent (the simulator has none of the competences' accounts: they come back rejected);
+Totara's answer to the others is made up (DONE). The steps after it go on from the state without it, the bench
+recording the outcomes in its place.
 
     .venv/bin/python bench/bench_memory.py --persons 100000            # every step, a table of peaks
     .venv/bin/python bench/bench_memory.py --persons 100000 --steps stage validate   # again, on the kept state
@@ -32,19 +32,21 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import ROOT, progress
 
 # (name, kind): "step" is a step of the interface, "prepare" is the bench standing in for Totara.
 STEPS = [("register", "step"), ("stage", "step"), ("validate", "step"), ("promote", "step"),
-         ("plan_users", "step"), ("record_user_outcomes", "step"), ("prepare_accounts", "prepare"),
+         ("plan_users", "step"), ("apply_users", "step"), ("record_user_outcomes", "step"),
+         ("prepare_accounts", "prepare"),
          ("plan_competences", "step"), ("apply_competences", "step"), ("record_competence_outcomes", "step"),
          ("prepare_completions", "prepare"),
          ("competence_status", "step"), ("prepare_outbound", "prepare"), ("outbound_plan", "step"),
          ("outbound_write", "step")]
 LIMIT_MB = 2048
-APPLY_SAMPLE = 2000  # competence actions apply_competences sends to the simulator; Totara's answer to the others is made up
+APPLY_SAMPLE = 2000  # items apply_users / apply_competences send to the simulator; Totara's answer to the others is made up
 
 
 class _SampledClient:
@@ -70,6 +72,18 @@ class _SampledClient:
         made_up = [{"index": i, "status": "DONE", "outcome": "NOT_SENT_BENCH", "item_id": None}
                    for i in range(k, len(items))]
         return (send(items[:k]) if k else []) + made_up
+
+    def _made_up_users(self, send, items: list[dict]) -> list[dict]:
+        k = self._split(items)
+        made_up = [{"index": i, "status": "DONE", "message": "NOT_SENT_BENCH", "user_id": 10_000_000 + i}
+                   for i in range(k, len(items))]
+        return (send(items[:k]) if k else []) + made_up
+
+    def create_users(self, items: list[dict]) -> list[dict]:
+        return self._made_up_users(self.client.create_users, items)
+
+    def update_users(self, items: list[dict]) -> list[dict]:
+        return self._made_up_users(self.client.update_users, items)
 
     def mark_certifications_complete(self, items: list[dict]) -> list[dict]:
         return self._answer(self.client.mark_certifications_complete, items)
@@ -133,6 +147,31 @@ def _job(state_dir: Path, feed: Path, persons: int, outbound: bool = False):
     return InboundJob(settings, trust, db, ctx)
 
 
+def _scratch_state(state_dir: Path) -> tuple[Path, int, float]:
+    """A copy of the state for an apply step (the steps after it go on from the state without its outcomes), and
+    the resident memory and clock once it is made: the copy is the bench's, not the step's."""
+    scratch = state_dir.parent / "memory_state.apply"
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(state_dir, scratch)
+    return scratch, _status_kb()["VmRSS"], time.perf_counter()
+
+
+@contextmanager
+def _simulator_client(state_dir: Path):
+    """A client of a Totara simulator started for the step (no rate limits)."""
+    import tempfile
+
+    from cstf.totara import TotaraClient
+    from sim.totara.testing import running_simulator
+    with tempfile.TemporaryDirectory(dir=state_dir.parent) as tmp, \
+            running_simulator(tmp, client_rate_limit=0, site_rate_limit=0) as handle:
+        client = TotaraClient(handle.url, handle.client_id, handle.client_secret)
+        try:
+            yield client
+        finally:
+            client.close()
+
+
 def run_step(step: str, state_dir: Path, feed: Path, persons: int) -> dict:
     """Run one step in this process (the state of the steps before it on disk). Returns what it reports."""
     import pyarrow as pa
@@ -172,6 +211,22 @@ def run_step(step: str, state_dir: Path, feed: Path, persons: int) -> dict:
         job = _job(state_dir, feed, persons)
         write_parquet_atomic(bs._empty_snapshot(), lifecycle.snapshot_path(job))
         lifecycle.make_plan(job)
+    elif step == "apply_users":
+        # lifecycle.apply_plan on a copy of the state, as apply_competences (the outcomes are recorded in its place by
+        # record_user_outcomes): the whole user plan read, batched and recorded, APPLY_SAMPLE creates sent.
+        scratch, base, t = _scratch_state(state_dir)
+        try:
+            with _simulator_client(state_dir) as client:
+                job = _job(scratch, feed, persons)
+                try:
+                    summary = lifecycle.apply_plan(job, _SampledClient(client, APPLY_SAMPLE),
+                                                   dob_for=lifecycle.dob_lookup(job))
+                except lifecycle.ApplyFailed as exc:
+                    summary = {"actions": "?", "failed": str(exc)[:100]}
+            note = (f"{summary['actions']:,} actions, {APPLY_SAMPLE:,} sent to the simulator: "
+                    f"{summary.get('by_kind') or summary}")[:300]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     elif step in ("record_user_outcomes", "record_competence_outcomes"):
         job = _job(state_dir, feed, persons)
         mod = lifecycle if step == "record_user_outcomes" else achievements
@@ -195,25 +250,14 @@ def run_step(step: str, state_dir: Path, feed: Path, persons: int) -> dict:
     elif step == "apply_competences":
         # achievements.apply_plan, the whole plan read and recorded, on a copy of the state (the steps after it
         # go on from the state without, as build_state's stand-in records the outcomes), against the simulator.
-        import tempfile
-
-        from cstf.totara import TotaraClient
-        from sim.totara.testing import running_simulator
-        scratch = state_dir.parent / "memory_state.apply"
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.copytree(state_dir, scratch)
-        base = _status_kb()["VmRSS"]
-        t = time.perf_counter()
+        scratch, base, t = _scratch_state(state_dir)
         try:
-            with tempfile.TemporaryDirectory(dir=state_dir.parent) as tmp, \
-                    running_simulator(tmp, client_rate_limit=0, site_rate_limit=0) as handle:
-                client = TotaraClient(handle.url, handle.client_id, handle.client_secret)
+            with _simulator_client(state_dir) as client:
                 job = _job(scratch, feed, persons)
                 try:
                     summary = achievements.apply_plan(job, _SampledClient(client, APPLY_SAMPLE))
                 except achievements.ApplyFailed as exc:
                     summary = {"actions": "?", "failed": str(exc)[:100]}
-                client.close()
             note = (f"{summary['actions']:,} actions, {APPLY_SAMPLE:,} sent to the simulator: "
                     f"{summary.get('by_outcome') or summary}")[:300]
         finally:
