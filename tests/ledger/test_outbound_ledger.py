@@ -227,6 +227,23 @@ def test_as_table_for_some_persons_reads_only_theirs(ledger):
         ledger.as_table(None, ["9000001"])
 
 
+def test_outbound_keys_are_every_ledger_key_of_the_trust_read_in_chunks(ledger):
+    """The competence plan's echo check reads the trust's ledger keys as columns from the driver's cursor, a chunk
+    at a time: every row once, whatever the chunk size, other trusts' rows left out, dates as dates."""
+    from sqlalchemy import text
+
+    from cstf.ledger.db import fetch_columns
+    ledger.queue([row(f"90000{i:02d}", day=f"2024-06-{i + 1:02d}") for i in range(5)], "run1")
+    ledger.queue([row("8000001", vpd="888")], "run1")
+    keys = ledger.db.outbound_keys(VPD)
+    assert sorted(zip(*(keys[c].to_pylist() for c in keys.column_names))) == [
+        (f"90000{i:02d}", "3002", date(2024, 6, i + 1)) for i in range(5)]
+    assert ledger.db.outbound_keys("777").num_rows == 0
+    with ledger.db.engine.connect() as conn:
+        res = conn.execute(text("SELECT person_id, line FROM outbound_ledger ORDER BY person_id"))
+        assert fetch_columns(res, chunk=2) == [["8000001"] + [f"90000{i:02d}" for i in range(5)], [None] * 6]
+
+
 def test_as_table_probes_the_ledger_key_once_a_person(ledger):
     """The day's persons are the outer loop, each probing outbound_ledger_key_uq: SQLite, planning a plain join
     without statistics, would scan the trust's ledger with the unindexed persons inside it."""

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection
 
 from . import queries
-from .db import StateDB, bulk_execute, scratch_table, utc_now
+from .db import StateDB, bulk_execute, fetch_columns, scratch_table, utc_now
 
 STATES = ("pending", "written", "confirmed", "rejected", "superseded", "unconfirmed", "failed",
           "withdrawn_by_esr")
@@ -239,9 +239,9 @@ class OutboundLedger:
         tuples into Arrow, not as a dict per row."""
         with self._engine.connect().execution_options(cstf_read_only=True) as conn:
             res = conn.execute(queries.load("outbound_pending_lines"), {"vpd": vpd})
-            keys, rows = list(res.keys()), res.fetchall()
-        cols = list(zip(*rows)) if rows else [()] * len(keys)
-        return pa.table({k: pa.array(list(c), pa.int64() if k == "id" else pa.string()) for k, c in zip(keys, cols)})
+            keys = list(res.keys())
+            cols = fetch_columns(res)
+        return pa.table({k: pa.array(c, pa.int64() if k == "id" else pa.string()) for k, c in zip(keys, cols)})
 
     def as_table(self, vpd: str | None = None, persons: Iterable[str] | None = None) -> pa.Table:
         """The ledger as the planner's input (person_id, competence_id, date_achieved, state); with `persons`
