@@ -172,6 +172,26 @@ def _simulator_client(state_dir: Path):
             client.close()
 
 
+def _apply_on_copy(state_dir: Path, feed: Path, persons: int, module, shown: str, extra=lambda job: {}):
+    """`module.apply_plan` (lifecycle or achievements) on a copy of the state, against the simulator, APPLY_SAMPLE items
+    sent: the whole plan read, batched and its outcomes recorded as a first load does; the steps after it go on from
+    the state without, as build_state's stand-in records the outcomes. Returns the note, and the resident memory and
+    clock once the copy is made (the copy is the bench's, not the step's)."""
+    scratch, base, t = _scratch_state(state_dir)
+    try:
+        with _simulator_client(state_dir) as client:
+            job = _job(scratch, feed, persons)
+            try:
+                summary = module.apply_plan(job, _SampledClient(client, APPLY_SAMPLE), **extra(job))
+            except module.ApplyFailed as exc:
+                summary = {"actions": "?", "failed": str(exc)[:100]}
+        note = (f"{summary['actions']:,} actions, {APPLY_SAMPLE:,} sent to the simulator: "
+                f"{summary.get(shown) or summary}")[:300]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return note, base, t
+
+
 def run_step(step: str, state_dir: Path, feed: Path, persons: int) -> dict:
     """Run one step in this process (the state of the steps before it on disk). Returns what it reports."""
     import pyarrow as pa
@@ -212,21 +232,10 @@ def run_step(step: str, state_dir: Path, feed: Path, persons: int) -> dict:
         write_parquet_atomic(bs._empty_snapshot(), lifecycle.snapshot_path(job))
         lifecycle.make_plan(job)
     elif step == "apply_users":
-        # lifecycle.apply_plan on a copy of the state, as apply_competences (the outcomes are recorded in its place by
-        # record_user_outcomes): the whole user plan read, batched and recorded, APPLY_SAMPLE creates sent.
-        scratch, base, t = _scratch_state(state_dir)
-        try:
-            with _simulator_client(state_dir) as client:
-                job = _job(scratch, feed, persons)
-                try:
-                    summary = lifecycle.apply_plan(job, _SampledClient(client, APPLY_SAMPLE),
-                                                   dob_for=lifecycle.dob_lookup(job))
-                except lifecycle.ApplyFailed as exc:
-                    summary = {"actions": "?", "failed": str(exc)[:100]}
-            note = (f"{summary['actions']:,} actions, {APPLY_SAMPLE:,} sent to the simulator: "
-                    f"{summary.get('by_kind') or summary}")[:300]
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        # lifecycle.apply_plan as a task runs it (dates of birth looked up in staging at apply time); the outcomes are
+        # recorded in its place by record_user_outcomes.
+        note, base, t = _apply_on_copy(state_dir, feed, persons, lifecycle, "by_kind",
+                                       lambda job: {"dob_for": lifecycle.dob_lookup(job)})
     elif step in ("record_user_outcomes", "record_competence_outcomes"):
         job = _job(state_dir, feed, persons)
         mod = lifecycle if step == "record_user_outcomes" else achievements
@@ -248,20 +257,7 @@ def run_step(step: str, state_dir: Path, feed: Path, persons: int) -> dict:
     elif step == "plan_competences":
         achievements.make_plan(_job(state_dir, feed, persons))
     elif step == "apply_competences":
-        # achievements.apply_plan, the whole plan read and recorded, on a copy of the state (the steps after it
-        # go on from the state without, as build_state's stand-in records the outcomes), against the simulator.
-        scratch, base, t = _scratch_state(state_dir)
-        try:
-            with _simulator_client(state_dir) as client:
-                job = _job(scratch, feed, persons)
-                try:
-                    summary = achievements.apply_plan(job, _SampledClient(client, APPLY_SAMPLE))
-                except achievements.ApplyFailed as exc:
-                    summary = {"actions": "?", "failed": str(exc)[:100]}
-            note = (f"{summary['actions']:,} actions, {APPLY_SAMPLE:,} sent to the simulator: "
-                    f"{summary.get('by_outcome') or summary}")[:300]
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        note, base, t = _apply_on_copy(state_dir, feed, persons, achievements, "by_outcome")
     elif step == "prepare_completions":
         job = _job(state_dir, feed, persons)
         plan = pq.read_table(achievements.plan_path(job), columns=["kind", "completion_date", "due_date",
