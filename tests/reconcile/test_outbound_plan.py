@@ -170,6 +170,21 @@ def test_ledger_holds_it_or_later_not_sent():
         ("9000007", "ledger_has_same_or_later"), ("9000008", None)]
 
 
+def test_ledger_and_esr_rows_match_the_person_and_competence_together():
+    # Rows that share the person, or the competence, or the date, but not the whole key: none of them stops a send.
+    p = plan([
+        (1, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 10:00"), None, IN),
+        (5, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 10:00"), None, IN),
+    ], led=[("9000003", "3001", "2024-06-03", "rejected"),     # same person and date, other competence
+            ("9000003", "3001", "2024-06-30", "confirmed"),    # a later one of another competence
+            ("9000004", "3002", "2024-06-03", "rejected"),     # same competence and date, another person
+            ("9000003", "3002", "2024-06-02", "superseded"),   # same pair, an older date, not in flight
+            ("9000005", "3002", "2024-06-03", None)],          # no state: the same key counts in any state
+       esr=[("9000003", "3001", "2024-06-30", "PERSONAL", "ACHIEVED"),
+            ("9000008", "3002", "2024-06-30", "PERSONAL", "ACHIEVED")])
+    assert [(r[0], r[5]) for r in tuples(p.rows)] == [("9000003", None), ("9000005", "already_in_ledger")]
+
+
 def test_users_without_esr_ids_skipped_other_vpds_left_out_and_window_and_states():
     p = plan([
         (3, "CSTF-IG", False, "CERTIFIED", ts("2024-06-03 10:00"), None, IN),      # no ESR person id
