@@ -8,6 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from cstf.paths import read_yaml
+
 
 class InboundSettings(BaseModel):
     """Choices for checks the ESR spec marks as inferred."""
@@ -278,7 +280,7 @@ def _format_errors(path: Path, err: ValidationError) -> str:
 def load_trust(path: str | Path) -> TrustSettings:
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = read_yaml(path) or {}
     except yaml.YAMLError as exc:
         raise TrustConfigError(f"{path}: not valid YAML: {exc}") from None
     try:

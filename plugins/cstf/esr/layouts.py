@@ -5,9 +5,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from cstf.paths import include_dir
+from cstf.paths import include_dir, read_yaml
 
 STAGED_TAGS = {"key", "use", "keep"}
 
@@ -61,7 +59,7 @@ class Layouts:
 
 
 def _load_layout(path: Path) -> Layout:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc = read_yaml(path)
     cols = tuple(
         Column(
             name=c["name"], type=c["type"], tag=c["tag"],
@@ -92,5 +90,5 @@ def load_layouts(folder: str | None = None) -> Layouts:
             continue
         lay = _load_layout(path)
         by_type[lay.record_type] = lay
-    ignored_doc = yaml.safe_load((base / "ignored.yaml").read_text(encoding="utf-8"))
+    ignored_doc = read_yaml(base / "ignored.yaml")
     return Layouts(by_type=by_type, ignored=frozenset(ignored_doc["types"]))

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from cstf.paths import include_dir
+from cstf.paths import include_dir, read_yaml
 
 NON_LATIN1 = r"[^\x{00}-\x{FF}]"
 _FORBIDDEN = r"[~\r\n]"
@@ -151,7 +151,7 @@ def outbound_layouts_dir() -> Path:
 @lru_cache(maxsize=16)
 def load_outbound_layout(record_type: str, folder: str | None = None) -> OutLayout:
     path = Path(folder or outbound_layouts_dir()) / f"{record_type}.yaml"
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc = read_yaml(path)
     cols = tuple(OutColumn(name=c["name"], type=c["type"], required=bool(c.get("required")),
                            sensitive=bool(c.get("sensitive")), value=c.get("value"), default=c.get("default"))
                  for c in doc["columns"])

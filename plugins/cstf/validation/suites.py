@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from cstf.paths import include_dir
+from cstf.paths import include_dir, read_yaml
 
 SEVERITIES = ("quarantine", "warn")
 PARAMETER_KEY = "$PARAMETER"
@@ -128,7 +126,7 @@ def load_suite(path: Path, record_type: str | None = None) -> list[Rule]:
     """Read one suite file; fail loudly on anything we would otherwise ignore."""
     path = Path(path)
     record_type = record_type or path.stem
-    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    entries = read_yaml(path) or []
     if not isinstance(entries, list):
         raise SuiteError(f"{path}: expected a list of expectations")
     classes = _expectation_classes()

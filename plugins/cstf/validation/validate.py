@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from cstf.paths import include_dir
+from cstf.paths import include_dir, read_yaml
 from cstf.validation.result import FAILURE_COLUMNS, QUARANTINE_COLUMNS, ValidationResult
 from cstf.validation.suites import PARAMETER_KEY, Rule, load_suites
 
@@ -92,7 +91,7 @@ def _layout_key(record_type: str) -> list[str]:
     path = include_dir() / "layouts" / f"{record_type}.yaml"
     if not path.exists():
         return []
-    return list(yaml.safe_load(path.read_text(encoding="utf-8")).get("key") or [])
+    return list(read_yaml(path).get("key") or [])
 
 
 # --- running one table -----------------------------------------------------------
