@@ -161,12 +161,12 @@ def plan(job: InboundJob, ledger: OutboundLedger) -> dict:
                            ledger.as_table(job.vpd, persons), _inbound_applied(job, completions, users, (start, end)),
                            vpd=job.vpd, window=(start, end))
     write_parquet_atomic(result.rows, folder / "plan.parquet")
-    queued = 0 if job.ctx.mode == "plan" else ledger.queue(result.to_send, job.ctx.run_id, vpd=job.vpd,
-                                                           return_rows=False)
+    to_send = result.to_send  # a filter of the whole plan: taken once
+    queued = 0 if job.ctx.mode == "plan" else ledger.queue(to_send, job.ctx.run_id, vpd=job.vpd, return_rows=False)
     skipped = {}
     for reason in result.skipped["skip_reason"].to_pylist():
         skipped[reason] = skipped.get(reason, 0) + 1
-    summary = {"to_send": result.to_send.num_rows, "queued": queued, "skipped": skipped, "warnings": result.warnings[:20]}
+    summary = {"to_send": to_send.num_rows, "queued": queued, "skipped": skipped, "warnings": result.warnings[:20]}
     job.audit("plan_outbound", "ok", counts={"to_send": summary["to_send"], "queued": queued}, detail=json.dumps(skipped))
     log.info("VPD %s outbound plan: %s", job.vpd, summary)
     return summary
