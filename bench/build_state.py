@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import json
 import shutil
 import time
 from datetime import date, datetime, timedelta
@@ -285,6 +286,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=ROOT / "work" / "bench")
     a = ap.parse_args()
     res = build_state(a.persons, a.workdir / str(a.persons) / "state", a.db_url)
+    # What run_all keeps too: bench_pages and bench_outbound_day find the database and the outbound run in it.
+    (a.workdir / str(a.persons) / "state" / "bench_state.json").write_text(json.dumps(res, default=str))
     for k, v in res["seconds"].items():
         print(f"{k:>28}: {v:7.1f} s")
     for k, v in res["counts"].items():
