@@ -242,6 +242,11 @@ def test_outbound_keys_are_every_ledger_key_of_the_trust_read_in_chunks(ledger):
     with ledger.db.engine.connect() as conn:
         res = conn.execute(text("SELECT person_id, line FROM outbound_ledger ORDER BY person_id"))
         assert fetch_columns(res, chunk=2) == [["8000001"] + [f"90000{i:02d}" for i in range(5)], [None] * 6]
+    # Ids holding the '|' the keys are packed with are read as columns: the same keys, nothing split wrongly.
+    ledger.queue([row("9|1", vpd="555"), row("9000001", vpd="555", day="2024-06-09")], "run1")
+    keys = ledger.db.outbound_keys("555")
+    assert sorted(zip(*(keys[c].to_pylist() for c in keys.column_names))) == [
+        ("9000001", "3002", date(2024, 6, 9)), ("9|1", "3002", date(2024, 6, 3))]
 
 
 def test_as_table_probes_the_ledger_key_once_a_person(ledger):

@@ -664,18 +664,22 @@ class StateDB:
 
     def outbound_keys(self, vpd: str) -> "Any":
         """(person_id, competence_id, date_achieved) of every outbound ledger row of the trust, as an Arrow table:
-        three key columns from the ledger's key index, read from the driver's cursor as columns (the ledger grows by
-        a day's outbound rows every day: 750,000 rows after a year at 100,000 persons)."""
+        the key columns from the ledger's key index, packed by the database into one 'person|competence|date' text
+        a row and split by Arrow (the ledger grows by a day's outbound rows every day: 750,000 rows after a year at
+        100,000 persons, 1.9-2.2 s read as three columns, ~0.7 s packed). Ids that hold '|' are read unpacked."""
         import pyarrow as pa
         import pyarrow.compute as pc
         with self._read() as conn:
-            persons, competences, dates = fetch_columns(conn.execute(queries.load("outbound_ledger_keys"), {"vpd": vpd}))
-        if dates and isinstance(dates[0], str):
-            achieved = pc.cast(pc.strptime(pa.array(dates, pa.string()), "%Y-%m-%d", "s"), pa.date32())
-        else:
-            achieved = pa.array(dates, pa.date32())
-        return pa.table({"person_id": pa.array(persons, pa.string()), "competence_id": pa.array(competences, pa.string()),
-                         "date_achieved": achieved})
+            (packed,) = fetch_columns(conn.execute(queries.load("outbound_ledger_keys"), {"vpd": vpd}))
+            packed = pa.array(packed, pa.string())
+            if pc.all(pc.equal(pc.count_substring(packed, "|"), 2)).as_py() is not False:
+                parts = pc.split_pattern(packed, "|")
+                persons, competences, dates = (pc.list_element(parts, i) for i in range(3))
+            else:
+                persons, competences, dates = (pa.array(c, pa.string()) for c in fetch_columns(
+                    conn.execute(queries.load("outbound_ledger_key_columns"), {"vpd": vpd})))
+        return pa.table({"person_id": persons, "competence_id": competences,
+                         "date_achieved": pc.cast(dates, pa.date32())})
 
     def previous_plan_run(self, vpd: str, step: str, run_id: str) -> str | None:
         """The run of the trust's latest recorded plan of `step` other than `run_id`."""
