@@ -375,7 +375,8 @@ def plan_outbound(completions: pa.Table, users: pa.Table, mappings: pa.Table, st
              "ledger_has_same_or_later")
         # The same key in any state: (pair, day) as one integer (a day fits in 32 bits).
         l_days = np.asarray(pc.fill_null(l_day, -(2 ** 31)).to_numpy(zero_copy_only=False), np.int64)
-        held = other[(other >= 0) & (l_days > -(2 ** 31))] * 2 ** 32 + l_days[(other >= 0) & (l_days > -(2 ** 31))]
+        known = (other >= 0) & (l_days > -(2 ** 31))
+        held = other[known] * 2 ** 32 + l_days[known]
         skip(np.isin(mine * 2 ** 32 + day.astype(np.int64), held), "already_in_ledger")
 
     # 7. One row per (person, competence, date), and only the latest date per (person, competence).
