@@ -6,11 +6,12 @@
 The state is build_state.py's (its bench_state.json names the database and the outbound run). Each repeat works
 on a scratch copy (SQLite: the state folder copied; PostgreSQL: the outbound tables of the built database emptied
 in place, which the next repeat or `make bench` fills again): the outbound tables emptied, the day's completions
-planned and written by the real `outbound.plan` and `outbound.write_file`. The reference is run_all's bare insert of
-the same number of rows into the same database, measured in the same run. Printed per repeat: the time, the ratio,
-the hashes of the ledger, its events and the file's detail lines (a change that should not alter the output must
-keep them), and the SQL statements that took the most time (their execution, not reading their rows; on
-PostgreSQL the bulk INSERTs go by psycopg2's execute_values on the raw cursor and are not among them), on stdout.
+planned and written by the real `outbound.plan` and `outbound.write_file`. The reference is
+common.bare_insert_seconds: a bare insert of the same number of rows into the same database, in the same run.
+Printed per repeat, on stdout: the time, the ratio, the hashes of the ledger, its events and the file's detail
+lines (a change that should not alter the output must keep them), and the SQL statements that took the most time
+(their execution, not reading their rows; on PostgreSQL the bulk INSERTs go by psycopg2's execute_values on the
+raw cursor and are not among them).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import progress
+from common import bare_insert_seconds, progress
 from sqlalchemy import event, text
 
 OUTBOUND_TABLES = ("outbound_ledger_events", "outbound_ledger", "outbound_files", "outbound_sequences")
@@ -125,13 +126,12 @@ def main() -> None:
     args = ap.parse_args()
     if not (args.state / "bench_state.json").exists():
         sys.exit(f"{args.state}: no bench_state.json; build one with bench/build_state.py --persons N --workdir DIR")
-    from run_all import _reference_insert
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="outbound_day_"))
     ratios = []
     for i in range(args.repeat):
         progress(f"repeat {i + 1} of {args.repeat}: copying the state, then the outbound step")
         m = measure_once(args.state, scratch / "state")
-        ref = _reference_insert(m["db_url"], m["completions"])
+        ref = bare_insert_seconds(m["db_url"], m["completions"])
         ratios.append(m["seconds"] / ref)
         print(f"repeat {i + 1}: plan {m['plan_s']:.2f} s + file {m['write_s']:.2f} s = {m['seconds']:.2f} s; "
                  f"bare insert of {m['completions']:,} rows {ref:.2f} s: x{ratios[-1]:.2f}; {m['rows']:,} rows in the "

@@ -7,6 +7,7 @@ machine moves both sides together and the ratio still says something.
 from __future__ import annotations
 
 import resource
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -81,3 +82,38 @@ def markdown_table(figures: list[Figure], sizes: list[int], order: list[str]) ->
     rule = "|---|" + "---|" * len(sizes)
     rows = ["| " + n + " | " + " | ".join(cells.get((n, s), "—") for s in sizes) + " |" for n in names]
     return "\n".join([head, rule, *rows])
+
+
+def bare_insert_seconds(db_url: str, n: int, repeat: int = 3) -> float:
+    """Seconds to insert `n` ledger-shaped rows into a scratch table without indexes, by the driver path the state
+    DB's own bulk writes take (ledger.db.bulk_execute): rows as tuples, one executemany on SQLite, psycopg2's
+    execute_values (many rows per statement) on PostgreSQL. The floor of recording an outbound plan in that
+    database. (Before 6 December it was a text() executemany, which on PostgreSQL sends a statement per row: ~10x
+    slower, and it flattered PostgreSQL's ratio.) The median of `repeat` inserts: on SQLite an insert's time depends
+    on whether its commit runs the WAL checkpoint (0.16 s at 100,000 rows without it)."""
+    from sqlalchemy import create_engine, text
+
+    from cstf.ledger.db import BULK_PAGE
+    engine = create_engine(db_url)
+    rows = [(str(i), "3002", "2024-06-03", "2025-06-03", "CSTF-IG-1Y", str(i), str(i),
+             "NHS|CSTF|Information Governance|", "pending") for i in range(n)]
+    times = []
+    for _ in range(repeat):
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS bench_reference_insert"))
+            conn.execute(text("CREATE TABLE bench_reference_insert (a TEXT, b TEXT, c TEXT, d TEXT, e TEXT, "
+                              "f TEXT, g TEXT, h TEXT, i TEXT)"))
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                from psycopg2.extras import execute_values
+                cur = conn.connection.dbapi_connection.cursor()
+                execute_values(cur, "INSERT INTO bench_reference_insert VALUES %s", rows, page_size=BULK_PAGE)
+                cur.close()
+            else:
+                conn.exec_driver_sql("INSERT INTO bench_reference_insert VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        times.append(time.perf_counter() - t)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE bench_reference_insert"))
+    engine.dispose()
+    return statistics.median(times)

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import ROOT, Figure, markdown_table, peak_rss_mb, progress
+from common import ROOT, Figure, bare_insert_seconds, markdown_table, peak_rss_mb, progress
 
 SIZES = (10_000, 50_000, 100_000)
 QUICK_SIZES = (300, 1_000)
@@ -51,41 +50,6 @@ ROWS = ["stage", "validate", "plan users (steady)", "plan users (initial load)",
         "year: day 1 (SQLite)", "year: day 30 (SQLite)", "year: day 365 (SQLite)",
         "year: day 1 (PostgreSQL)", "year: day 30 (PostgreSQL)", "year: day 365 (PostgreSQL)", "peak RSS", "peak RSS (largest step)"]
 YEAR_DBS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-
-
-def _reference_insert(db_url: str, n: int, repeat: int = 3) -> float:
-    """Seconds to insert `n` ledger-shaped rows into a scratch table without indexes, by the driver path the state
-    DB's own bulk writes take (ledger.db.bulk_execute): rows as tuples, one executemany on SQLite, psycopg2's
-    execute_values (many rows per statement) on PostgreSQL. The floor of recording an outbound plan in that
-    database. (Before 6 December it was a text() executemany, which on PostgreSQL sends a statement per row: ~10x
-    slower, and it flattered PostgreSQL's ratio.) The median of `repeat` inserts: on SQLite one insert takes 0.8 or
-    1.3 s at 100,000 rows depending on whether its commit runs the WAL checkpoint."""
-    from sqlalchemy import create_engine, text
-
-    from cstf.ledger.db import BULK_PAGE
-    engine = create_engine(db_url)
-    rows = [(str(i), "3002", "2024-06-03", "2025-06-03", "CSTF-IG-1Y", str(i), str(i),
-             "NHS|CSTF|Information Governance|", "pending") for i in range(n)]
-    times = []
-    for _ in range(repeat):
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS bench_reference_insert"))
-            conn.execute(text("CREATE TABLE bench_reference_insert (a TEXT, b TEXT, c TEXT, d TEXT, e TEXT, "
-                              "f TEXT, g TEXT, h TEXT, i TEXT)"))
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                from psycopg2.extras import execute_values
-                cur = conn.connection.dbapi_connection.cursor()
-                execute_values(cur, "INSERT INTO bench_reference_insert VALUES %s", rows, page_size=BULK_PAGE)
-                cur.close()
-            else:
-                conn.exec_driver_sql("INSERT INTO bench_reference_insert VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        times.append(time.perf_counter() - t)
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE bench_reference_insert"))
-    engine.dispose()
-    return statistics.median(times)
 
 
 def _pages_figures(name: str, size: int, m: dict) -> list[Figure]:
@@ -202,7 +166,7 @@ def run_size(size: int, workdir: Path, sample: int, ref_seconds: float, repeat: 
             out.append(Figure("outbound (plan + file)", size, float("nan"), "s", None, built["errors"]["outbound"][:150]))
         else:
             out_s = sec.get("outbound_plan", 0) + sec.get("outbound_write", 0)
-            ref = _reference_insert(built["db_url"], built["outbound_completions"])
+            ref = bare_insert_seconds(built["db_url"], built["outbound_completions"])
             out.append(Figure("outbound (plan + file)", size, out_s, "s", out_s / ref,
                               f"bare insert of {built['outbound_completions']:,} rows {ref:.2f} s; "
                               f"{built['outbound_rows']:,} rows in the file"))
