@@ -39,6 +39,7 @@ def _scratch_state(state: Path, db_url: str, into: Path) -> str:
     from cstf.ledger import StateDB
     shutil.rmtree(into, ignore_errors=True)
     shutil.copytree(state, into)
+    shutil.rmtree(into / "outbox", ignore_errors=True)  # the built run's file: only this run's is hashed
     url = f"sqlite:///{into / 'state.db'}" if db_url.startswith("sqlite") else db_url
     db = StateDB.from_url(url)
     with db.engine.begin() as conn:  # ids from 1 again, so repeats give the same hashes
