@@ -253,13 +253,12 @@ class OutboundLedger:
             if vpd is None:
                 raise ValueError("as_table(persons=...) needs the vpd")
             wanted = sorted(set(persons))
-            tuples = []
+            columns = [[]] * 5
             if wanted:  # the persons go into a temporary table joined to the key: no IN list of 100,000 parameters
                 with self._engine.connect().execution_options(cstf_read_only=True) as conn, \
                         scratch_table(conn, "outbound_wanted_persons", {"person_id": wanted}, len(wanted)):
-                    tuples = [tuple(r) for r in conn.execute(queries.load("outbound_rows_of_persons"), {"vpd": vpd})]
-            vpds, person_ids, competences, dates, states = (list(c) for c in zip(*tuples)) if tuples else ([],) * 5
-            return _ledger_table(vpds, person_ids, competences, dates, states)
+                    columns = fetch_columns(conn.execute(queries.load("outbound_rows_of_persons"), {"vpd": vpd}))
+            return _ledger_table(*columns)
         return _ledger_table([r["vpd"] for r in rows], [r["person_id"] for r in rows],
                              [r["competence_id"] for r in rows], [r["date_achieved"] for r in rows],
                              [r["state"] for r in rows])
