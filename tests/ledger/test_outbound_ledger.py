@@ -267,12 +267,49 @@ def test_as_table_probes_the_ledger_key_once_a_person(ledger):
 
 def test_queue_finds_its_new_rows_through_an_index(ledger):
     """queue() must not read the whole ledger to find the rows it inserted (the daily cost would grow with
-    history): the rows without a source reference are found through the unique index on source_reference."""
+    history): they are its reserved block of ids, a range of the primary key."""
     if ledger.db.engine.dialect.name != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by statistics")
     with ledger.db.engine.connect() as conn:
-        plan = conn.execute(text("EXPLAIN QUERY PLAN " + queries.load("outbound_new_rows").text)).all()
-    assert [r[-1].split(" USING ")[0] for r in plan] == ["SEARCH outbound_ledger"], plan
+        plan = conn.execute(text("EXPLAIN QUERY PLAN " + queries.load("outbound_new_ids").text),
+                            {"first_id": 1, "last_id": 2}).all()
+    assert [r[-1] for r in plan] == ["SEARCH outbound_ledger USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"], plan
+
+
+def test_ids_are_reserved_in_blocks_and_never_handed_out_twice(ledger):
+    """A key already in the ledger leaves its reserved id unused (a gap, never reused); a later queue's ids
+    come after every id handed out; without the counter row the next block starts after the ledger's
+    highest id. Each row's source reference names its own id."""
+    first = ledger.queue([row(), row("9000002", "4100")], "run1")
+    again = ledger.queue([row(), row("9000004", "3002")], "run2")  # the first key is in the ledger already
+    assert [r["id"] for r in again] == [first[1]["id"] + 2]
+    later = ledger.queue([row("9000005", "3002")], "run3")
+    assert later[0]["id"] == again[0]["id"] + 1
+    with ledger.db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM outbound_ledger_ids"))
+    last = ledger.queue([row("9000006", "3002")], "run4")
+    assert last[0]["id"] == later[0]["id"] + 1
+    rows = ledger.rows(VPD)
+    assert all(r["source_reference"] == f"TOT-{r['id']}-{r['competence_id']}" for r in rows), rows
+    assert len({r["id"] for r in rows}) == len(rows) == 5
+    # One "queued" event per new row, none for the key that was already there.
+    assert sorted(e["ledger_id"] for e in ledger.events(VPD)) == sorted(r["id"] for r in rows)
+
+
+def test_a_rolled_back_queue_leaves_no_rows_and_no_gap(ledger, monkeypatch):
+    """The reserved block goes back with the transaction: ids stay dense when a queue fails after reserving."""
+    import cstf.ledger.outbound as outbound_module
+
+    first = ledger.queue([row()], "run1")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the database went away mid-insert")
+    with monkeypatch.context() as m:
+        m.setattr(outbound_module, "bulk_execute", crash)
+        with pytest.raises(RuntimeError):
+            ledger.queue([row("9000002", "4100")], "run2")
+    assert len(ledger.rows(VPD)) == 1
+    assert ledger.queue([row("9000002", "4100")], "run3")[0]["id"] == first[0]["id"] + 1
 
 
 def test_esr_echo_confirms_and_overtakes_pending(ledger):

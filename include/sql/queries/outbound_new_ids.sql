@@ -1,2 +1,2 @@
--- Ids of the rows inserted by the current transaction (no source reference yet), through the UNIQUE index on source_reference.
-SELECT id FROM outbound_ledger WHERE source_reference IS NULL ORDER BY id
+-- Ids of the rows inserted by the current transaction: the used ids of its reserved block (a primary-key range).
+SELECT id FROM outbound_ledger WHERE id BETWEEN :first_id AND :last_id ORDER BY id

@@ -203,13 +203,18 @@ class OutboundLedger:
         now = utc_now()
         vpds = sorted(set(columns["vpd"]))
         with self._engine.begin() as conn:
+            # Ids reserved first, so each INSERT writes the row's source reference; a key already in the ledger
+            # leaves its id unused. The block is this transaction's alone: its used ids are exactly the new rows.
+            last = int(conn.execute(queries.load("outbound_reserve_ids"), {"n": n}).scalar_one())
+            block = {"first_id": last - n + 1, "last_id": last}
+            columns["id"] = list(range(last - n + 1, last + 1))
+            columns["source_reference"] = [f"TOT-{i}-{c}" for i, c in zip(columns["id"], columns["competence_id"])]
             bulk_execute(conn, "outbound_insert", columns, n, {"now": now, "run_id": run_id,
                                                               "try_number": self.try_number})
-            # The new rows are the ones without a reference yet: their events and ids come from the database.
-            conn.execute(queries.load("outbound_event_queued"), {"run_id": run_id, "try_number": self.try_number,
-                                                                 "at": now})
-            ids = [str(r.id) for r in conn.execute(queries.load("outbound_new_ids"))] if return_rows else None
-            inserted = conn.execute(queries.load("outbound_set_reference")).rowcount
+            # The new rows' events and ids come from the database.
+            inserted = conn.execute(queries.load("outbound_event_queued"), {
+                "run_id": run_id, "try_number": self.try_number, "at": now, **block}).rowcount
+            ids = [str(r.id) for r in conn.execute(queries.load("outbound_new_ids"), block)] if return_rows else None
             overtaken = [dict(r._mapping) for v in vpds
                          for r in conn.execute(queries.load("outbound_overtaken"), {"vpd": v})]
             for r in overtaken:
