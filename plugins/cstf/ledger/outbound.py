@@ -1,7 +1,8 @@
 """The outbound ledger (spec esr-interface §8.3, §8.5): what we send to ESR, exactly once.
 
 One row per (VPD, person, competence, achievement date), unique in the database, with
-source reference `TOT-<ledger id>-<competence id>`. States:
+source reference `TOT-<ledger id>-<competence id>`, written by the row's INSERT: a queue reserves
+its block of ids first (`outbound_ledger_ids`), never handed out twice. States:
 
     pending -> written (file, line) -> confirmed | rejected | unconfirmed
     pending -> superseded                        (a newer achievement overtook it, final)
