@@ -341,8 +341,9 @@ def replicate(db, src: int, days: range, feed_names: dict[int, str], detail_days
         fcase = ("CASE {a}file_name WHEN :src_file THEN rd.rep_fname WHEN :src_out_name THEN rd.rep_out_name "
                  "ELSE {a}file_name END")
 
-        def copy(table: str, where: str, override: dict[str, str], src_alias: str = "") -> None:
-            c = cols[table]
+        def copy(table: str, where: str, override: dict[str, str], src_alias: str = "", ids: str | None = None) -> None:
+            c = cols[table] + (["id"] if ids else [])
+            override = {**override, "id": ids} if ids else override
             sel = ", ".join(override.get(x, f"{src_alias}{x}") for x in c)
             t = time.perf_counter()
             n = conn.execute(text(f"INSERT INTO {table} ({', '.join(c)}) SELECT {sel} {where} "
@@ -388,10 +389,18 @@ def replicate(db, src: int, days: range, feed_names: dict[int, str], detail_days
             copy("outbound_files", "FROM outbound_files CROSS JOIN rep_days rd WHERE run_id = :src_out", {
                 "file_name": "rd.rep_out_name", "seq": "rd.rep_oseq", "run_date": "rd.rep_rdate", "run_id": "rd.rep_r_out",
                 "created_at": "rd.rep_ts", "created_ts": "rd.rep_ts", "delivered_at": "rd.rep_ts", "confirmed_at": "rd.rep_ts"})
+            ledger_ids = None
+            if _columns(conn, "outbound_ledger_ids"):  # the tree's queue hands out ledger ids: the copies take theirs
+                from cstf.ledger import queries   # from the same counter, in the copies' order (else the database's)
+                n_rows = conn.execute(text("SELECT COUNT(*) FROM outbound_ledger WHERE run_id = :src_out"),
+                                      p).scalar_one() * len(rows)
+                p["ledger_base"] = conn.execute(queries.load("outbound_reserve_ids"), {"n": n_rows}).scalar_one() - n_rows
+                ledger_ids = ":ledger_base + ROW_NUMBER() OVER (ORDER BY rd.rep_d, id)"
             copy("outbound_ledger", "FROM outbound_ledger CROSS JOIN rep_days rd WHERE run_id = :src_out", {
                 "date_achieved": day_expr.format(c="date_achieved"),
                 "source_reference": "source_reference || ':' || rd.rep_r_out", "file_name": "rd.rep_out_name",
-                "state": "'confirmed'", "created_at": "rd.rep_ts", "updated_at": "rd.rep_ts", "run_id": "rd.rep_r_out"})
+                "state": "'confirmed'", "created_at": "rd.rep_ts", "updated_at": "rd.rep_ts", "run_id": "rd.rep_r_out"},
+                ids=ledger_ids)
             if pg:
                 conn.exec_driver_sql("ANALYZE outbound_ledger")  # the join below looks up the rows just copied
             copy("outbound_ledger_events",
