@@ -1,5 +1,5 @@
 -- A day's outbound work found through indexes, not by reading a trust's history.
--- (The rows a queue just inserted, with no source reference yet, are found through the reference's UNIQUE index.)
+-- (Until 0017, the rows a queue had just inserted, with no source reference yet, were found through the reference's UNIQUE index.)
 
 -- Certifications our inbound completed in Totara from ESR achievements (a done mark_complete), one row per
 -- person, certification and completion date: outbound never echoes them back to ESR. Written with the apply's
