@@ -137,8 +137,8 @@ def main() -> None:
         ref = bare_insert_seconds(m["db_url"], m["completions"])
         ratios.append(m["seconds"] / ref)
         print(f"repeat {i + 1}: plan {m['plan_s']:.2f} s + file {m['write_s']:.2f} s = {m['seconds']:.2f} s; "
-                 f"bare insert of {m['completions']:,} rows {ref:.2f} s: x{ratios[-1]:.2f}; {m['rows']:,} rows in the "
-                 f"file; SQL statements {m['sql_s']:.2f} s; hashes {m['hashes']}")
+              f"bare insert of {m['completions']:,} rows {ref:.2f} s: x{ratios[-1]:.2f}; {m['rows']:,} rows in the "
+              f"file; SQL statements {m['sql_s']:.2f} s; hashes {m['hashes']}")
         for statement, seconds in m["sql_top"]:
             print(f"    {seconds:5.2f} s  {statement}")
     print(f"median x{statistics.median(ratios):.2f} over {len(ratios)} repeat(s)")

@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import yaml
 
 from cstf.paths import include_dir, read_yaml
 

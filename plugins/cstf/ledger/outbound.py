@@ -208,7 +208,7 @@ class OutboundLedger:
             # leaves its id unused. The block is this transaction's alone: its used ids are exactly the new rows.
             last = int(conn.execute(queries.load("outbound_reserve_ids"), {"n": n}).scalar_one())
             block = {"first_id": last - n + 1, "last_id": last}
-            columns["id"] = list(range(last - n + 1, last + 1))
+            columns["id"] = list(range(block["first_id"], last + 1))
             columns["source_reference"] = [f"TOT-{i}-{c}" for i, c in zip(columns["id"], columns["competence_id"])]
             bulk_execute(conn, "outbound_insert", columns, n, {"now": now, "run_id": run_id,
                                                               "try_number": self.try_number})
@@ -259,7 +259,7 @@ class OutboundLedger:
             if vpd is None:
                 raise ValueError("as_table(persons=...) needs the vpd")
             wanted = sorted(set(persons))
-            columns = [[]] * 5
+            columns: list[list] = [[] for _ in range(5)]
             if wanted:  # the persons go into a temporary table joined to the key: no IN list of 100,000 parameters
                 with self._engine.connect().execution_options(cstf_read_only=True) as conn, \
                         scratch_table(conn, "outbound_wanted_persons", {"person_id": wanted}, len(wanted)):
