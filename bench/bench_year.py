@@ -55,6 +55,7 @@ from build_state import (LONDON, OUTBOUND_CERTS, SNAPSHOT_TEXT, _call_with, _com
                          _record_done, _status_builder)
 from common import ROOT, progress
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 START = date(2024, 6, 1)      # the full file's date (sim.esr's default start)
 VPD = "999"
@@ -228,9 +229,24 @@ def db_size_mb(db) -> float:
 
 
 def db_live_mb(db) -> float:
-    """The pages in use (SQLite: the file keeps pages a purge freed, for the next inserts; PostgreSQL: as size)."""
+    """The bytes in use: the database's size less the space it keeps for its next inserts. SQLite: the pages a
+    purge freed (its freelist). PostgreSQL: the free space its free space map records in every table and index
+    (pg_freespacemap; the map is as (auto)vacuum last left it, so space freed since counts as in use), which
+    pg_database_size counts too: deleted rows' space stays in the files for reuse, so the files show the peak.
+    Without that extension (it cannot be created) PostgreSQL's figure is its whole size."""
     if db.dialect == "postgresql":
-        return db_size_mb(db)
+        with db.engine.begin() as conn:
+            if not conn.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'pg_freespacemap'").first():
+                try:
+                    with conn.begin_nested():
+                        conn.exec_driver_sql("CREATE EXTENSION pg_freespacemap")
+                except DBAPIError as exc:
+                    progress(f"  no pg_freespacemap ({str(exc.orig).splitlines()[0]}): in use = the whole size")
+                    return db_size_mb(db)
+            free = conn.exec_driver_sql(
+                "SELECT COALESCE(SUM(f.avail), 0) FROM pg_class c CROSS JOIN LATERAL pg_freespace(c.oid) f "
+                "WHERE c.relkind IN ('r', 'i', 't', 'm') AND c.relpersistence = 'p'").scalar_one()
+        return db_size_mb(db) - free / 1e6
     with db.engine.connect() as conn:
         pages, free, size = (conn.exec_driver_sql(f"PRAGMA {p}").scalar_one()
                              for p in ("page_count", "freelist_count", "page_size"))
