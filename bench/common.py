@@ -84,34 +84,40 @@ def markdown_table(figures: list[Figure], sizes: list[int], order: list[str]) ->
     return "\n".join([head, rule, *rows])
 
 
+def driver_insert(conn, table: str, columns: list[str], rows: list[tuple]) -> None:
+    """Insert rows (tuples) by the driver path the state DB's own bulk writes take (ledger.db.bulk_execute): one
+    executemany on SQLite, psycopg2's execute_values (many rows per statement) on PostgreSQL."""
+    from cstf.ledger.db import BULK_PAGE
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        from psycopg2.extras import execute_values
+        cur = conn.connection.dbapi_connection.cursor()
+        execute_values(cur, f"INSERT INTO {table} ({names}) VALUES %s", rows, page_size=BULK_PAGE)
+        cur.close()
+    else:
+        conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+
 def bare_insert_seconds(db_url: str, n: int, repeat: int = 3) -> float:
-    """Seconds to insert `n` ledger-shaped rows into a scratch table without indexes, by the driver path the state
-    DB's own bulk writes take (ledger.db.bulk_execute): rows as tuples, one executemany on SQLite, psycopg2's
-    execute_values (many rows per statement) on PostgreSQL. The floor of recording an outbound plan in that
-    database. (Before 6 December it was a text() executemany, which on PostgreSQL sends a statement per row: ~10x
-    slower, and it flattered PostgreSQL's ratio.) The median of `repeat` inserts: on SQLite an insert's time depends
-    on whether its commit runs the WAL checkpoint (0.16 s at 100,000 rows without it)."""
+    """Seconds to insert `n` ledger-shaped rows into a scratch table without indexes, by driver_insert: the floor
+    of recording an outbound plan in that database. (Before 6 December it was a text() executemany, which on
+    PostgreSQL sends a statement per row: ~10x slower, and it flattered PostgreSQL's ratio.) The median of `repeat`
+    inserts: on SQLite an insert's time depends on whether its commit runs the WAL checkpoint (0.16 s at 100,000
+    rows without it)."""
     from sqlalchemy import create_engine, text
 
-    from cstf.ledger.db import BULK_PAGE
     engine = create_engine(db_url)
+    columns = list("abcdefghi")
     rows = [(str(i), "3002", "2024-06-03", "2025-06-03", "CSTF-IG-1Y", str(i), str(i),
              "NHS|CSTF|Information Governance|", "pending") for i in range(n)]
     times = []
     for _ in range(repeat):
         with engine.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS bench_reference_insert"))
-            conn.execute(text("CREATE TABLE bench_reference_insert (a TEXT, b TEXT, c TEXT, d TEXT, e TEXT, "
-                              "f TEXT, g TEXT, h TEXT, i TEXT)"))
+            conn.execute(text("CREATE TABLE bench_reference_insert (" + ", ".join(f"{c} TEXT" for c in columns) + ")"))
         t = time.perf_counter()
         with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                from psycopg2.extras import execute_values
-                cur = conn.connection.dbapi_connection.cursor()
-                execute_values(cur, "INSERT INTO bench_reference_insert VALUES %s", rows, page_size=BULK_PAGE)
-                cur.close()
-            else:
-                conn.exec_driver_sql("INSERT INTO bench_reference_insert VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            driver_insert(conn, "bench_reference_insert", columns, rows)
         times.append(time.perf_counter() - t)
         with engine.begin() as conn:
             conn.execute(text("DROP TABLE bench_reference_insert"))

@@ -90,6 +90,14 @@ def test_outbound_day_reruns_the_outbound_step_of_the_built_state(bench_run, tmp
     # The same output from both copies (ledger, events, file lines), and the statements that wrote it are named.
     assert repeats[0].split("hashes ")[1] == repeats[1].split("hashes ")[1]
     assert "INSERT INTO outbound_ledger" in done.stdout and done.stdout.splitlines()[-1].startswith("median x")
+    # The ledger floor inserted the rows the step left, as they ended, into a fresh copy (left there), no events.
+    n = built["outbound_rows"]
+    assert done.stdout.count(f"ledger floor: the same {n:,} rows inserted as they ended") == 2, done.stdout
+    floor = create_engine(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
+    with floor.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM outbound_ledger WHERE state = 'written'")).scalar_one() == n
+        assert conn.execute(text("SELECT COUNT(*) FROM outbound_ledger_events")).scalar_one() == 0
+    floor.dispose()
     # The built state itself is untouched: the copies were worked on.
     engine = create_engine(built["db_url"])
     with engine.connect() as conn:
