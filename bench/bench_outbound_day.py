@@ -9,7 +9,9 @@ in place, which the next repeat or `make bench` fills again): the outbound table
 planned and written by the real `outbound.plan` and `outbound.write_file`. The reference is
 common.bare_insert_seconds: a bare insert of the same number of rows into the same database, in the same run.
 Beside it, the ledger floor (ledger_floor_seconds): the rows the step left inserted once more, as they ended, into
-another fresh copy's real ledger table; the step's cost above what keeping this ledger costs at all.
+another fresh copy's real ledger table; the step's cost above what keeping this ledger costs at all. And the same
+rows bare (common.same_rows_bare_seconds): those rows, every column, into a table of the ledger's columns with no
+key, index or check; the bare insert inserts nine text columns of as many rows.
 Printed per repeat, on stdout: the time, the ratios, the hashes of the ledger, its events and the file's detail
 lines (a change that should not alter the output must keep them), and the SQL statements that took the most time
 (their execution, not reading their rows; on PostgreSQL the bulk INSERTs go by psycopg2's execute_values on the
@@ -29,7 +31,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import bare_insert_seconds, driver_insert, progress
+from common import bare_insert_seconds, driver_insert, progress, same_rows_bare_seconds
 from sqlalchemy import event, text
 
 OUTBOUND_TABLES = ("outbound_ledger_events", "outbound_ledger", "outbound_files", "outbound_sequences",
@@ -146,6 +148,7 @@ def measure_once(state: Path, scratch: Path, top: int = 8) -> dict:
     db.dispose()
     out["floor_s"] = ledger_floor_seconds(state, built["db_url"], scratch, columns, rows)
     out["floor_rows"] = len(rows)
+    out["same_bare_s"] = same_rows_bare_seconds(url, "outbound_ledger", columns, rows)
     return out
 
 
@@ -158,22 +161,26 @@ def main() -> None:
     if not (args.state / "bench_state.json").exists():
         sys.exit(f"{args.state}: no bench_state.json; build one with bench/build_state.py --persons N --workdir DIR")
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="outbound_day_"))
-    ratios, floors = [], []
+    ratios, floors, same = [], [], []
     for i in range(args.repeat):
         progress(f"repeat {i + 1} of {args.repeat}: copying the state, then the outbound step")
         m = measure_once(args.state, scratch / "state")
         ref = bare_insert_seconds(m["db_url"], m["completions"])
         ratios.append(m["seconds"] / ref)
         floors.append(m["seconds"] / m["floor_s"])
+        same.append(m["seconds"] / m["same_bare_s"])
         print(f"repeat {i + 1}: plan {m['plan_s']:.2f} s + file {m['write_s']:.2f} s = {m['seconds']:.2f} s; "
               f"bare insert of {m['completions']:,} rows {ref:.2f} s: x{ratios[-1]:.2f}; {m['rows']:,} rows in the "
               f"file; SQL statements {m['sql_s']:.2f} s; hashes {m['hashes']}")
         print(f"    ledger floor: the same {m['floor_rows']:,} rows inserted as they ended into the real ledger table "
               f"{m['floor_s']:.2f} s (x{m['floor_s'] / ref:.2f} the bare insert); the step is x{floors[-1]:.2f} it")
+        print(f"    same rows bare: those {m['floor_rows']:,} rows, every column, into a table of the ledger's columns "
+              f"with no key, index or check {m['same_bare_s']:.2f} s (x{m['same_bare_s'] / ref:.2f} the bare insert); "
+              f"the step is x{same[-1]:.2f} it")
         for statement, seconds in m["sql_top"]:
             print(f"    {seconds:5.2f} s  {statement}")
-    print(f"median x{statistics.median(ratios):.2f} the bare insert, x{statistics.median(floors):.2f} the ledger floor, "
-          f"over {len(ratios)} repeat(s)")
+    print(f"median x{statistics.median(ratios):.2f} the bare insert, x{statistics.median(same):.2f} the same rows bare, "
+          f"x{statistics.median(floors):.2f} the ledger floor, over {len(ratios)} repeat(s)")
     if args.scratch is None:
         shutil.rmtree(scratch, ignore_errors=True)
 

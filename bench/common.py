@@ -84,6 +84,32 @@ def markdown_table(figures: list[Figure], sizes: list[int], order: list[str]) ->
     return "\n".join([head, rule, *rows])
 
 
+def same_rows_bare_seconds(db_url: str, table: str, columns: list[str], rows: list[tuple], repeat: int = 3) -> float:
+    """Seconds to insert `rows` (tuples of `columns`, e.g. every column of the rows a step left in `table`) into a
+    scratch table with `table`'s columns only: no key, index or check (PostgreSQL's LIKE keeps NOT NULL), by
+    driver_insert, in one committed transaction; the median of `repeat`. The bare insert of the very same rows,
+    where bare_insert_seconds inserts nine text columns of ledger-shaped values, as many rows."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    scratch = "bench_same_rows_bare"
+    shape = (f"CREATE TABLE {scratch} (LIKE {table})" if engine.dialect.name == "postgresql"
+             else f"CREATE TABLE {scratch} AS SELECT * FROM {table} WHERE 0")
+    times = []
+    for _ in range(repeat):
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {scratch}"))
+            conn.execute(text(shape))
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            driver_insert(conn, scratch, columns, rows)
+        times.append(time.perf_counter() - t)
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE {scratch}"))
+    engine.dispose()
+    return statistics.median(times)
+
+
 def driver_insert(conn, table: str, columns: list[str], rows: list[tuple]) -> None:
     """Insert rows (tuples) by the driver path the state DB's own bulk writes take (ledger.db.bulk_execute): one
     executemany on SQLite, psycopg2's execute_values (many rows per statement) on PostgreSQL."""

@@ -93,10 +93,13 @@ def test_outbound_day_reruns_the_outbound_step_of_the_built_state(bench_run, tmp
     # The ledger floor inserted the rows the step left, as they ended, into a fresh copy (left there), no events.
     n = built["outbound_rows"]
     assert done.stdout.count(f"ledger floor: the same {n:,} rows inserted as they ended") == 2, done.stdout
+    # The same rows bare: those rows again into a scratch table of the ledger's columns, dropped afterwards.
+    assert done.stdout.count(f"same rows bare: those {n:,} rows, every column") == 2, done.stdout
     floor = create_engine(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
     with floor.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM outbound_ledger WHERE state = 'written'")).scalar_one() == n
         assert conn.execute(text("SELECT COUNT(*) FROM outbound_ledger_events")).scalar_one() == 0
+        assert not conn.execute(text("SELECT name FROM sqlite_master WHERE name = 'bench_same_rows_bare'")).all()
     floor.dispose()
     # The built state itself is untouched: the copies were worked on.
     engine = create_engine(built["db_url"])
