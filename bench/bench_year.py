@@ -253,6 +253,26 @@ def db_live_mb(db) -> float:
     return (pages - free) * size / 1e6
 
 
+def table_mb(db) -> dict[str, float]:
+    """MB in use per table, its indexes (and PostgreSQL's TOAST) included, as db_live_mb counts them: where a state
+    DB's size goes, so that what retention bounds and what is kept for good (ledger, audit) are told apart. SQLite:
+    the pages of each table's B-trees (dbstat; it reads every page's header). PostgreSQL: each relation's size less
+    the free space its free space map records (none counted without pg_freespacemap)."""
+    with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            fsm = conn.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'pg_freespacemap'").first()
+            free = ("(SELECT COALESCE(SUM(f.avail), 0) FROM pg_class r CROSS JOIN LATERAL pg_freespace(r.oid) f "
+                    "WHERE r.oid = t.oid OR r.oid = t.reltoastrelid "
+                    "OR r.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = t.oid))") if fsm else "0"
+            rows = conn.exec_driver_sql(
+                f"SELECT t.relname, pg_total_relation_size(t.oid) - {free} FROM pg_class t "
+                "WHERE t.relkind = 'r' AND t.relnamespace = CAST(current_schema() AS regnamespace)").all()
+        else:
+            rows = conn.exec_driver_sql("SELECT m.tbl_name, SUM(d.pgsize) FROM dbstat d "
+                                        "JOIN sqlite_master m ON m.name = d.name GROUP BY m.tbl_name").all()
+    return {name: int(size) / 1e6 for name, size in rows}
+
+
 def counts(db) -> dict[str, int]:
     with db.engine.connect() as conn:
         return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in REPORTED}
@@ -446,6 +466,14 @@ def replicate(db, src: int, days: range, feed_names: dict[int, str], detail_days
         except ValueError:
             pass
     timings["analyze"] = time.perf_counter() - t
+    if pg and detail_days is not None:
+        # Autovacuum would have run in the months replicated: the space the purge freed is then in the free space
+        # map, so db_live_mb leaves it out (without this, day 365's "in use" is the files' whole peak size).
+        t = time.perf_counter()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for tb in ("plan_actions", "action_outcomes", "plan_tries"):
+                conn.exec_driver_sql(f"VACUUM {tb}")
+        timings["vacuum"] = time.perf_counter() - t
     progress("    replication seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return time.perf_counter() - t0
 
@@ -462,6 +490,7 @@ class Day:
     db_mb: float = 0.0
     live_mb: float = 0.0
     tables: dict[str, int] = field(default_factory=dict)
+    table_mb: dict[str, float] = field(default_factory=dict)
 
     @property
     def inbound_s(self) -> float:
@@ -582,6 +611,7 @@ class YearRun:
         rec.db_mb = db_size_mb(self.db)
         rec.live_mb = db_live_mb(self.db)
         rec.tables = counts(self.db)
+        rec.table_mb = table_mb(self.db)
         if measured:
             self.days.append(rec)
         progress(f"  {self.db.dialect} day {d}: inbound {rec.inbound_s:.1f} s, outbound {rec.outbound_s:.1f} s, "
@@ -749,6 +779,9 @@ def report(m: dict) -> str:
         lines.append("| CPU (this process) | " + " | ".join(f"{x['cpu_s']:.2f} s" for x in days) + " |")
         lines.append("| state DB size | " + " | ".join(f"{x['db_mb']:.0f} MB ({x.get('live_mb', 0):.0f} MB in use)"
                                                     for x in days) + " |")
+        lines.append("| largest tables (MB in use) | " + " | ".join(", ".join(
+            f"{t} {mb:,.0f}" for t, mb in sorted(x.get("table_mb", {}).items(), key=lambda kv: -kv[1])[:6])
+            for x in days) + " |")
         for t in ("plan_actions", "action_outcomes", "outbound_ledger", "audit_events"):
             lines.append(f"| {t} rows | " + " | ".join(f"{x['tables'].get(t, 0):,}" for x in days) + " |")
         lines.append("| churn | " + " | ".join(", ".join(f"{k} {v:,}" for k, v in x["churn"].items()) for x in days) + " |")

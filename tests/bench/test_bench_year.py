@@ -13,37 +13,46 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_year import db_live_mb, db_size_mb  # noqa: E402
+from bench_year import db_live_mb, db_size_mb, table_mb  # noqa: E402
 
 from cstf.ledger import StateDB  # noqa: E402
 
 ROWS = 200_000  # ~25 MB of table: far above the catalogs' own churn
 
 
-def _fill_then_purge(db: StateDB) -> dict[str, tuple[float, float]]:
-    """(size, in use) in MB after each stage: empty, filled, its first nine rows in ten deleted (whole pages
+def _sizes(db: StateDB) -> tuple[float, float, float]:
+    """(size, in use, the table's own in use) in MB; in use first, which creates pg_freespacemap when missing."""
+    size, live = db_size_mb(db), db_live_mb(db)
+    return size, live, table_mb(db).get("bench_live", 0.0)
+
+
+def _fill_then_purge(db: StateDB) -> dict[str, tuple[float, float, float]]:
+    """(size, in use, the table's in use) in MB after each stage: empty, filled, its first nine rows in ten deleted (whole pages
     emptied, and rows left at the table's end, so nothing is cut off the file; PostgreSQL's table vacuumed)."""
-    seen = {"empty": (db_size_mb(db), db_live_mb(db))}
+    seen = {"empty": _sizes(db)}
     with db.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE bench_live (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         conn.exec_driver_sql("INSERT INTO bench_live (id, body) VALUES (?, ?)" if db.dialect == "sqlite" else
                              "INSERT INTO bench_live (id, body) SELECT g, repeat('x', 100) FROM generate_series(1, %s) g",
                              [(i, "x" * 100) for i in range(ROWS)] if db.dialect == "sqlite" else (ROWS,))
-    seen["filled"] = (db_size_mb(db), db_live_mb(db))
+    seen["filled"] = _sizes(db)
     with db.engine.begin() as conn:
         conn.exec_driver_sql(f"DELETE FROM bench_live WHERE id <= {ROWS * 9 // 10}")
     if db.dialect == "postgresql":  # as autovacuum would: the free space map learns of the freed space
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM bench_live")
-    seen["purged"] = (db_size_mb(db), db_live_mb(db))
+    seen["purged"] = _sizes(db)
     return seen
 
 
-def _assert_purge_frees_space_in_use(seen: dict[str, tuple[float, float]]) -> None:
+def _assert_purge_frees_space_in_use(seen: dict[str, tuple[float, float, float]]) -> None:
     grown = seen["filled"][1] - seen["empty"][1]
     assert grown > 20, seen  # the table counts as in use
     assert seen["purged"][1] < seen["filled"][1] - 0.5 * grown, seen  # most of it is free again...
     assert seen["purged"][1] <= seen["purged"][0], seen
+    # ...and the table's own figure says where: it holds the growth, then the purge frees it there
+    assert seen["empty"][2] == 0 and 0.8 * grown < seen["filled"][2] <= seen["filled"][1], seen
+    assert seen["purged"][2] < 0.5 * seen["filled"][2], seen
 
 
 def test_sqlite_in_use_leaves_out_the_freelist(tmp_path):
