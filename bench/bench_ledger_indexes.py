@@ -38,8 +38,8 @@ class Index:
     unique: bool
 
 
-def ledger_indexes(conn) -> list[Index]:
-    """The ledger's indexes other than its primary key, a column's UNIQUE included (SQLite's autoindex,
+def indexes_of(conn, table: str) -> list[Index]:
+    """The table's indexes other than its primary key, a column's UNIQUE included (SQLite's autoindex,
     PostgreSQL's constraint index)."""
     if conn.dialect.name == "postgresql":
         rows = conn.execute(text(
@@ -48,31 +48,23 @@ def ledger_indexes(conn) -> list[Index]:
             "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
             "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
             "WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisprimary GROUP BY c.relname, i.indisunique"),
-            {"t": TABLE}).all()
+            {"t": table}).all()
         return sorted(Index(name, tuple(cols), bool(uq)) for name, uq, cols in rows)
     found = []
-    for _, name, unique, origin, _ in conn.exec_driver_sql(f"PRAGMA index_list('{TABLE}')").all():
+    for _, name, unique, origin, _ in conn.exec_driver_sql(f"PRAGMA index_list('{table}')").all():
         if origin != "pk":
             cols = [r[2] for r in conn.exec_driver_sql(f"PRAGMA index_info('{name}')").all()]
             found.append(Index(name, tuple(cols), bool(unique)))
     return sorted(found)
 
 
+def ledger_indexes(conn) -> list[Index]:
+    return indexes_of(conn, TABLE)
+
+
 def index_signature(conn, table: str) -> set[tuple[tuple[str, ...], bool]]:
     """(columns, unique) of every index on `table` but its primary key: what a copy must match."""
-    if conn.dialect.name == "postgresql":
-        rows = conn.execute(text(
-            "SELECT i.indisunique, array_agg(a.attname ORDER BY k.n) FROM pg_index i "
-            "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
-            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-            "WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisprimary GROUP BY i.indexrelid, i.indisunique"),
-            {"t": table}).all()
-        return {(tuple(cols), bool(uq)) for uq, cols in rows}
-    out = set()
-    for _, name, unique, origin, _ in conn.exec_driver_sql(f"PRAGMA index_list('{table}')").all():
-        if origin != "pk":
-            out.add((tuple(r[2] for r in conn.exec_driver_sql(f"PRAGMA index_info('{name}')").all()), bool(unique)))
-    return out
+    return {(ix.columns, ix.unique) for ix in indexes_of(conn, table)}
 
 
 def build_copy(conn, keep: list[Index]) -> None:
