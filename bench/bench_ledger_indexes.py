@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import bare_insert_seconds, driver_insert, progress
+from common import bare_insert_seconds, median_insert_seconds, progress
 from sqlalchemy import text
 
 TABLE = "outbound_ledger"
@@ -108,15 +106,7 @@ def variants(indexes: list[Index]) -> dict[str, list[Index]]:
 
 
 def insert_seconds(engine, keep: list[Index], columns: list[str], rows: list[tuple], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        with engine.begin() as conn:
-            build_copy(conn, keep)
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            driver_insert(conn, COPY, columns, rows)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_insert_seconds(engine, lambda conn: build_copy(conn, keep), COPY, columns, rows, repeat)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,8 +130,6 @@ def main(argv: list[str] | None = None) -> int:
         for name, keep in variants(indexes).items():
             seconds = insert_seconds(db.engine, keep, columns, rows, args.repeat)
             print(f"  {name:80s} {seconds:7.3f} s  ×{seconds / bare:5.2f} the bare insert", flush=True)
-        with db.engine.begin() as conn:
-            conn.execute(text(f"DROP TABLE IF EXISTS {COPY}"))
         db.dispose()
     return 0
 

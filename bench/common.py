@@ -84,32 +84,6 @@ def markdown_table(figures: list[Figure], sizes: list[int], order: list[str]) ->
     return "\n".join([head, rule, *rows])
 
 
-def same_rows_bare_seconds(db_url: str, table: str, columns: list[str], rows: list[tuple], repeat: int = 3) -> float:
-    """Seconds to insert `rows` (tuples of `columns`, e.g. every column of the rows a step left in `table`) into a
-    scratch table with `table`'s columns only: no key, index or check (PostgreSQL's LIKE keeps NOT NULL), by
-    driver_insert, in one committed transaction; the median of `repeat`. The bare insert of the very same rows,
-    where bare_insert_seconds inserts nine text columns of ledger-shaped values, as many rows."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(db_url)
-    scratch = "bench_same_rows_bare"
-    shape = (f"CREATE TABLE {scratch} (LIKE {table})" if engine.dialect.name == "postgresql"
-             else f"CREATE TABLE {scratch} AS SELECT * FROM {table} WHERE 0")
-    times = []
-    for _ in range(repeat):
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP TABLE IF EXISTS {scratch}"))
-            conn.execute(text(shape))
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            driver_insert(conn, scratch, columns, rows)
-        times.append(time.perf_counter() - t)
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP TABLE {scratch}"))
-    engine.dispose()
-    return statistics.median(times)
-
-
 def driver_insert(conn, table: str, columns: list[str], rows: list[tuple]) -> None:
     """Insert rows (tuples) by the driver path the state DB's own bulk writes take (ledger.db.bulk_execute): one
     executemany on SQLite, psycopg2's execute_values (many rows per statement) on PostgreSQL."""
@@ -124,6 +98,25 @@ def driver_insert(conn, table: str, columns: list[str], rows: list[tuple]) -> No
         conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
 
 
+def median_insert_seconds(engine, create, table: str, columns: list[str], rows: list[tuple], repeat: int) -> float:
+    """The median of `repeat` timed inserts of `rows` into `table` by driver_insert, in one committed transaction
+    each; `create(conn)` makes the table afresh before each (untimed), and the table is dropped after each."""
+    from sqlalchemy import text
+
+    times = []
+    for _ in range(repeat):
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+            create(conn)
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            driver_insert(conn, table, columns, rows)
+        times.append(time.perf_counter() - t)
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE {table}"))
+    return statistics.median(times)
+
+
 def bare_insert_seconds(db_url: str, n: int, repeat: int = 3) -> float:
     """Seconds to insert `n` ledger-shaped rows into a scratch table without indexes, by driver_insert: the floor
     of recording an outbound plan in that database. (Before 6 December it was a text() executemany, which on
@@ -136,16 +129,24 @@ def bare_insert_seconds(db_url: str, n: int, repeat: int = 3) -> float:
     columns = list("abcdefghi")
     rows = [(str(i), "3002", "2024-06-03", "2025-06-03", "CSTF-IG-1Y", str(i), str(i),
              "NHS|CSTF|Information Governance|", "pending") for i in range(n)]
-    times = []
-    for _ in range(repeat):
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS bench_reference_insert"))
-            conn.execute(text("CREATE TABLE bench_reference_insert (" + ", ".join(f"{c} TEXT" for c in columns) + ")"))
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            driver_insert(conn, "bench_reference_insert", columns, rows)
-        times.append(time.perf_counter() - t)
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE bench_reference_insert"))
+    create = text("CREATE TABLE bench_reference_insert (" + ", ".join(f"{c} TEXT" for c in columns) + ")")
+    seconds = median_insert_seconds(engine, lambda conn: conn.execute(create), "bench_reference_insert", columns,
+                                    rows, repeat)
     engine.dispose()
-    return statistics.median(times)
+    return seconds
+
+
+def same_rows_bare_seconds(db_url: str, table: str, columns: list[str], rows: list[tuple], repeat: int = 3) -> float:
+    """Seconds to insert `rows` (tuples of `columns`, e.g. every column of the rows a step left in `table`) into a
+    scratch table with `table`'s columns only: no key, index or check (PostgreSQL's LIKE keeps NOT NULL), by
+    driver_insert, in one committed transaction; the median of `repeat`. The bare insert of the very same rows,
+    where bare_insert_seconds inserts nine text columns of ledger-shaped values, as many rows."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    scratch = "bench_same_rows_bare"
+    shape = text(f"CREATE TABLE {scratch} (LIKE {table})" if engine.dialect.name == "postgresql"
+                 else f"CREATE TABLE {scratch} AS SELECT * FROM {table} WHERE 0")
+    seconds = median_insert_seconds(engine, lambda conn: conn.execute(shape), scratch, columns, rows, repeat)
+    engine.dispose()
+    return seconds

@@ -17,17 +17,6 @@ from bench_ledger_indexes import (COPY, TABLE, build_copy, index_signature, ledg
                                   ledger_rows, main, variants)
 from common import driver_insert  # noqa: E402
 
-from cstf.ledger import StateDB  # noqa: E402
-from tests.ledger.conftest import db_url  # noqa: E402,F401 - SQLite and PostgreSQL
-
-
-@pytest.fixture
-def db(db_url):  # noqa: F811
-    state = StateDB.from_url(db_url)
-    state.migrate()
-    yield state
-    state.dispose()
-
 
 def test_as_today_copies_every_index_of_the_ledger_a_columns_unique_included(db):
     with db.engine.begin() as conn:

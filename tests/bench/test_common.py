@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,19 +12,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_ledger_indexes import ledger_rows  # noqa: E402
 from common import same_rows_bare_seconds  # noqa: E402
 
-from cstf.ledger import StateDB  # noqa: E402
-from tests.ledger.conftest import db_url  # noqa: E402,F401 - SQLite and PostgreSQL
 
-
-@pytest.fixture
-def db(db_url):  # noqa: F811
-    state = StateDB.from_url(db_url)
-    state.migrate()
-    yield state
-    state.dispose()
-
-
-def test_same_rows_bare_takes_rows_the_ledger_would_refuse_and_leaves_nothing(db, db_url):  # noqa: F811
+def test_same_rows_bare_takes_rows_the_ledger_would_refuse_and_leaves_nothing(db, db_url):
     columns, rows = ledger_rows(20)
     state = columns.index("state")
     refused = rows + [rows[0]] + [r[:state] + ("sent",) + r[state + 1:] for r in rows[:3]]  # a taken id; no such state
