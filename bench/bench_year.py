@@ -611,8 +611,8 @@ class YearRun:
         rec.db_mb = db_size_mb(self.db)
         rec.live_mb = db_live_mb(self.db)
         rec.tables = counts(self.db)
-        rec.table_mb = table_mb(self.db)
-        if measured:
+        if measured:  # only measured days are reported; on SQLite dbstat reads every page of the file
+            rec.table_mb = table_mb(self.db)
             self.days.append(rec)
         progress(f"  {self.db.dialect} day {d}: inbound {rec.inbound_s:.1f} s, outbound {rec.outbound_s:.1f} s, "
                  f"state DB {rec.db_mb:.0f} MB; plan_actions {rec.tables['plan_actions']:,}")
