@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from . import migrations, queries
+from .pg_copy import copy_insert
 
 FILE_STATUSES = (
     "registered", "staged", "validated", "applied",
@@ -64,6 +65,7 @@ APPROVAL_GATES = ("full_file", "suspensions")
 APPROVAL_EVENTS = ("requested", "approved", "rejected", "timed_out")
 # Rows per executemany page of the bulk inserts (plans of 100,000 people and more).
 BULK_PAGE = 10_000
+COPY_PAGE = 50_000  # rows per COPY of a bulk INSERT on PostgreSQL (pg_copy)
 PLAN_SLICE = 100_000   # plan rows made Python values at a time (record_plan of an Arrow table)
 
 # A plan, or an apply's outcomes, this big get fresh PostgreSQL planner statistics at once.
@@ -768,8 +770,9 @@ def bulk_execute(conn: Connection, name: str, columns: dict[str, list], n: int, 
 
     The named query stays the one place the statement lives; its :params are turned into the
     driver's positional form so rows go as tuples (no dict per row): executemany on SQLite;
-    on PostgreSQL psycopg2's execute_values for an INSERT (many rows per statement) and execute_batch
-    for an UPDATE (many statements per round trip).
+    on PostgreSQL an INSERT goes by COPY where pg_copy can run it (CSV written by Arrow, not SQL text per row),
+    else by psycopg2's execute_values (many rows per statement), and an UPDATE by execute_batch (many
+    statements per round trip).
     """
     body = "\n".join(ln for ln in queries.source(name).splitlines() if not ln.lstrip().startswith("--"))
     order = _PARAM.findall(body)
@@ -780,6 +783,8 @@ def bulk_execute(conn: Connection, name: str, columns: dict[str, list], n: int, 
         m = _VALUES.search(body)
         cur = conn.connection.dbapi_connection.cursor()
         try:
+            if m and copy_insert(cur, body, columns, n, const, COPY_PAGE):
+                return
             if m:
                 sql = body[:m.start()] + "VALUES %s" + _PARAM.sub("%s", body[m.end():])
                 template = "(" + _PARAM.sub("%s", m.group(1)) + ")"
