@@ -621,24 +621,24 @@ class StateDB:
         """Append outcomes (done, rejected, failed, skipped) of action attempts; with `certified`, the
         certifications those done mark_complete actions completed in Totara (CERTIFIED_FIELDS), in the same
         transaction: what outbound must never send back to ESR."""
-        now = utc_now()
-        params = []
         for r in rows:
             _check_keys(r, OUTCOME_FIELDS, "outcome")
             if r.get("status") not in OUTCOME_STATUSES:
                 raise ValueError(f"outcome status must be one of {OUTCOME_STATUSES}, got {r.get('status')!r}")
-            params.append({**{f: r.get(f) for f in OUTCOME_FIELDS}, "at": now})
-        if not params:
+        if not rows:
             return 0
         with self._engine.begin() as conn:
-            conn.execute(queries.load("outcome_insert"), params)  # a list -> executemany
+            # As columns through bulk_execute: tuples to executemany on SQLite, COPY on PostgreSQL (a first load's
+            # 1.5 million outcomes as SQLAlchemy dicts took 80 s there).
+            bulk_execute(conn, "outcome_insert", {f: [r.get(f) for r in rows] for f in OUTCOME_FIELDS}, len(rows),
+                         {"at": utc_now()})
             if certified:
                 for r in certified:
                     _check_keys(r, CERTIFIED_FIELDS, "certified")
                 bulk_execute(conn, "inbound_certified_insert",
                              {f: [_iso(r[f]) if f == "completion_date" else r[f] for r in certified]
                               for f in CERTIFIED_FIELDS}, len(certified), {})
-        return len(params)
+        return len(rows)
 
     def inbound_certified(self, vpd: str, keys: dict[str, list]) -> list[tuple]:
         """Which of these (person_id, certification, completion_date ISO) keys our inbound completed in Totara: the
