@@ -14,7 +14,7 @@ rows bare (common.same_rows_bare_seconds): those rows, every column, into a tabl
 key, index or check; the bare insert inserts nine text columns of as many rows.
 Printed per repeat, on stdout: the time, the ratios, the hashes of the ledger, its events and the file's detail
 lines (a change that should not alter the output must keep them), and the SQL statements that took the most time
-(their execution, not reading their rows; on PostgreSQL the bulk INSERTs go by psycopg2's execute_values on the
+(their execution, not reading their rows; on PostgreSQL the bulk INSERTs go by COPY (ledger.pg_copy) on the
 raw cursor and are not among them).
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import bare_insert_seconds, driver_insert, progress, same_rows_bare_seconds
+from common import bare_insert_seconds, by_columns, driver_insert, progress, same_rows_bare_seconds
 from sqlalchemy import event, text
 
 OUTBOUND_TABLES = ("outbound_ledger_events", "outbound_ledger", "outbound_files", "outbound_sequences",
@@ -101,9 +101,10 @@ def ledger_floor_seconds(state: Path, db_url: str, scratch: Path, columns: list[
     SELECT from the ledger, which costs less than sending them as parameters would.)"""
     from cstf.ledger import StateDB
     db = StateDB.from_url(_scratch_state(state, db_url, scratch))  # its connections as the step's
+    by_column = by_columns(rows) if db.engine.dialect.name == "postgresql" else None
     t = time.perf_counter()
     with db.engine.begin() as conn:
-        driver_insert(conn, "outbound_ledger", columns, rows)
+        driver_insert(conn, "outbound_ledger", columns, rows, by_column)
     seconds = time.perf_counter() - t
     db.dispose()
     return seconds
