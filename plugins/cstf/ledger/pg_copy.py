@@ -79,10 +79,7 @@ def copy_insert(cur, body: str, columns: dict[str, list], n: int, const: dict[st
     params = list(dict.fromkeys(m.group(1) for v in values if (m := _PARAM.match(v))))
     if any(p not in columns and p not in const for p in params):
         return False
-    lists = {p: columns[p] if isinstance(columns.get(p), list) else None for p in params}
-    for p in params:
-        if p in columns and lists[p] is None:
-            lists[p] = list(columns[p])
+    lists = {p: list(columns[p]) if p in columns else None for p in params}  # None: one value for all rows (const)
     pages: list[dict[str, pa.Array]] = []
     for start in range(0, n, page):  # every page made Arrow first: a value that cannot be written stops nothing half-done
         k = min(page, n - start)
