@@ -2,7 +2,7 @@
 with the statement's tail kept; what COPY cannot write faithfully goes by execute_values, nothing half-done."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import text
@@ -87,18 +87,23 @@ def test_copy_keeps_the_rows_order_across_pages(pg):
     assert left == 0
 
 
-@pytest.mark.parametrize("body, value", [
-    ("INSERT INTO copy_refused (a, b) VALUES (:a, :b)", date(2024, 6, 3)),  # a date: PostgreSQL's text differs
-    ("INSERT INTO copy_refused (a, b) VALUES (:a, :b)", 1.5),                # a float
-    ("INSERT INTO copy_refused (a, b) VALUES (:a, upper(:b))", "x"),        # an expression
-    ("INSERT INTO copy_refused (a, b) VALUES (:a, :b) ON CONFLICT (a) DO UPDATE SET b = :b", "x"),  # a tail param
+TEN = "INSERT INTO copy_refused (a, b) VALUES (:a, :b)"
+
+
+@pytest.mark.parametrize("body, b", [
+    # Arrow writes a timestamp as 2024-06-04 03:00:00.000000; a parameter into a text column is 2024-06-04 03:00:00
+    (TEN, [datetime(2024, 6, 4, 3, 0)] * 10),
+    (TEN, [date(2024, 6, 3)] * 10),                          # a date: not among the types known to be written alike
+    (TEN, [0.1] * 10),                                       # a float: the same
+    (TEN, ["x"] * 9 + [7]),                                  # mixed types, in the last page only
+    ("INSERT INTO copy_refused (a, b) VALUES (:a, upper(:b))", ["x"] * 10),                          # an expression
+    ("INSERT INTO copy_refused (a, b) VALUES (:a, :b) ON CONFLICT (a) DO UPDATE SET b = :b", ["x"] * 10),  # tail param
 ])
-def test_what_copy_cannot_write_is_refused_before_anything_is_written(pg, body, value):
-    """A statement COPY cannot run, or a value in the last page that it would not write as the parameter, is
-    refused with nothing written (bulk_execute then takes execute_values)."""
+def test_what_copy_cannot_write_is_refused_before_anything_is_written(pg, body, b):
+    """A statement COPY cannot run, or values it would not write as the parameter (in any page), are refused with
+    nothing written (bulk_execute then takes execute_values)."""
     with pg.engine.begin() as conn:
         conn.execute(text("CREATE TABLE copy_refused (a TEXT PRIMARY KEY, b TEXT)"))
         cur = conn.connection.dbapi_connection.cursor()
-        columns = {"a": [f"k{i}" for i in range(10)], "b": ["x"] * 9 + [value]}
-        assert pg_copy.copy_insert(cur, body, columns, 10, {}, 4) is False
+        assert pg_copy.copy_insert(cur, body, {"a": [f"k{i}" for i in range(10)], "b": b}, 10, {}, 4) is False
         assert conn.execute(text("SELECT count(*) FROM copy_refused")).scalar() == 0
