@@ -38,7 +38,7 @@ def _faithful(values: list) -> pa.Array | None:
     return array if any(ok(array.type) for ok in _FAITHFUL) else None
 
 
-def copy_arrays(cur, table: str, names: list[str], arrays: list[pa.Array]) -> None:
+def copy_arrays(cur, table: str, names: list[str], arrays: list[pa.Array | pa.ChunkedArray]) -> None:
     """COPY the arrays into table (names): every non-null value quoted, so an empty string stays a string and
     only a null is NULL."""
     buf = io.BytesIO()

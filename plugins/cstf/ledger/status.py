@@ -12,17 +12,16 @@ first/last seen.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from sqlalchemy import bindparam, text
 
 from .db import utc_now
+from .pg_copy import copy_arrays
 
 BATCH = 100_000
 DELETE_CHUNK = 5_000   # persons per DELETE ... IN list
@@ -50,14 +49,9 @@ def _columns(table: pa.Table, names: tuple[str, ...]) -> list[list]:
     return out
 
 
-def _csv(table: pa.Table, names: tuple[str, ...]) -> io.BytesIO:
-    """CSV for COPY: every non-null value quoted, so an empty string stays a string and only a null is NULL."""
-    cols = [pc.cast(table[n], pa.string()) if pa.types.is_date(table[n].type) else table[n] for n in names]
-    buf = io.BytesIO()
-    pacsv.write_csv(pa.table(cols, names=list(names)), buf,
-                    write_options=pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
-    buf.seek(0)
-    return buf
+def _as_text_dates(table: pa.Table, names: tuple[str, ...]) -> list[pa.ChunkedArray]:
+    """The columns, dates as YYYY-MM-DD text, for COPY."""
+    return [pc.cast(table[n], pa.string()) if pa.types.is_date(table[n].type) else table[n] for n in names]
 
 
 def _bulk_insert(conn, table_name: str, names: tuple[str, ...], table: pa.Table) -> int:
@@ -67,7 +61,7 @@ def _bulk_insert(conn, table_name: str, names: tuple[str, ...], table: pa.Table)
         for start in range(0, table.num_rows, BATCH):
             part = table.slice(start, BATCH)
             if conn.dialect.name == "postgresql":
-                cur.copy_expert(f"COPY {table_name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)", _csv(part, names))
+                copy_arrays(cur, table_name, list(names), _as_text_dates(part, names))
             else:
                 cur.executemany(f"INSERT INTO {table_name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                                 list(zip(*_columns(part, names))))
