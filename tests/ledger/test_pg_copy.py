@@ -42,8 +42,12 @@ def test_outbound_insert_by_copy_writes_what_execute_values_writes(pg, monkeypat
     const = {"now": "2024-06-04T03:00:00+00:00", "run_id": "run-1", "try_number": 2}
     took = []
     real = db_module.copy_insert
+
+    def copy_insert_seen(*args):  # what each bulk_execute call's COPY answered
+        took.append(real(*args))
+        return took[-1]
     monkeypatch.setattr(db_module, "COPY_PAGE", 7)
-    monkeypatch.setattr(db_module, "copy_insert", lambda *a: took.append(real(*a)) or took[-1])
+    monkeypatch.setattr(db_module, "copy_insert", copy_insert_seen)
     with pg.engine.begin() as conn:
         bulk_execute(conn, "outbound_insert", _ledger_columns(range(1, 31)), 30, const)
         conflict = _ledger_columns(range(31, 33))
