@@ -17,9 +17,14 @@ recording the outcomes in its place.
 
     .venv/bin/python bench/bench_memory.py --persons 100000            # every step, a table of peaks
     .venv/bin/python bench/bench_memory.py --persons 100000 --steps stage validate   # again, on the kept state
+    .venv/bin/python bench/bench_memory.py --persons 100000 --db postgresql          # the state DB on PostgreSQL
 
 --steps runs the named steps again, each on the state it had in the last whole run: a copy of the state is kept
 before stage, plan_competences and competence_status, and the steps from the nearest kept copy are run again.
+With --db postgresql the state DB is a database of the server at CSTF_YEAR_PG_URL (default: postgres@127.0.0.1),
+cstf_memory_bench_memory_state, and each copy of the state has its own (CREATE DATABASE ... TEMPLATE, made before
+the step's clock and its memory floor); they are kept like the folders, and replaced by the next run (drop them
+with `DROP DATABASE` when done: at 100,000 persons they hold a few GB).
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import ROOT, progress
+from common import ROOT, drop_pg_database, pg_available, pg_database, progress
 
 # (name, kind): "step" is a step of the interface, "prepare" is the bench standing in for Totara.
 STEPS = [("register", "step"), ("stage", "step"), ("validate", "step"), ("promote", "step"),
@@ -46,6 +51,7 @@ STEPS = [("register", "step"), ("stage", "step"), ("validate", "step"), ("promot
          ("competence_status", "step"), ("prepare_outbound", "prepare"), ("outbound_plan", "step"),
          ("outbound_write", "step")]
 LIMIT_MB = 2048
+PG_DB = "cstf_memory_bench"  # --db postgresql: the state's database, and the prefix of its copies' names
 APPLY_SAMPLE = 2000  # items apply_users / apply_competences send to the simulator; Totara's answer to the others is made up
 
 
@@ -137,7 +143,7 @@ def _job(state_dir: Path, feed: Path, persons: int, outbound: bool = False):
     from cstf.config.trust import load_trust
     from cstf.inbound import InboundJob, RunContext
     from cstf.ledger import StateDB
-    url = f"sqlite:///{state_dir / 'state.db'}"
+    url = _state_url(state_dir)
     settings = Settings.from_env({"CSTF_WORKDIR": str(state_dir), "CSTF_LANDING_DIR": str(feed.parent),
                                   "CSTF_STATE_DB_URL": url})
     db = StateDB.from_url(url)
@@ -147,12 +153,46 @@ def _job(state_dir: Path, feed: Path, persons: int, outbound: bool = False):
     return InboundJob(settings, trust, db, ctx)
 
 
+def _state_url(state_dir: Path) -> str:
+    """The state's database: the PostgreSQL one its folder names (--db postgresql), else SQLite in the folder."""
+    named = state_dir / "state_db_url"
+    return named.read_text().strip() if named.exists() else f"sqlite:///{state_dir / 'state.db'}"
+
+
+def _new_state(state_dir: Path, db: str) -> None:
+    """An empty state: the folder, and on PostgreSQL an empty database of its own (named after the folder)."""
+    _remove_state(state_dir)
+    state_dir.mkdir(parents=True)
+    if db == "postgresql":
+        (state_dir / "state_db_url").write_text(pg_database(_pg_name(state_dir)))
+
+
+def _copy_state(src: Path, dest: Path) -> None:
+    """dest a copy of the state in src: the folder, and on PostgreSQL the database, copied into one of dest's own."""
+    from sqlalchemy.engine import make_url
+    _remove_state(dest)
+    shutil.copytree(src, dest)
+    url = _state_url(src)
+    if not url.startswith("sqlite"):
+        (dest / "state_db_url").write_text(pg_database(_pg_name(dest), template=make_url(url).database))
+
+
+def _remove_state(state_dir: Path) -> None:
+    from sqlalchemy.engine import make_url
+    if (state_dir / "state_db_url").exists():
+        drop_pg_database(make_url(_state_url(state_dir)).database)
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _pg_name(state_dir: Path) -> str:
+    return f"{PG_DB}_{re.sub(r'[^a-z0-9]', '_', state_dir.name.lower())}"
+
+
 def _scratch_state(state_dir: Path) -> tuple[Path, int, float]:
     """A copy of the state for an apply step (the steps after it go on from the state without its outcomes), and
     the resident memory and clock once it is made: the copy is the bench's, not the step's."""
     scratch = state_dir.parent / "memory_state.apply"
-    shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(state_dir, scratch)
+    _copy_state(state_dir, scratch)
     return scratch, _status_kb()["VmRSS"], time.perf_counter()
 
 
@@ -188,7 +228,7 @@ def _apply_on_copy(state_dir: Path, feed: Path, persons: int, module, shown: str
         note = (f"{summary['actions']:,} actions, {APPLY_SAMPLE:,} sent to the simulator: "
                 f"{summary.get(shown) or summary}")[:300]
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _remove_state(scratch)
     return note, base, t
 
 
@@ -217,9 +257,8 @@ def run_step(step: str, state_dir: Path, feed: Path, persons: int) -> dict:
     t = time.perf_counter()
     note = ""
     if step == "register":
-        url = f"sqlite:///{state_dir / 'state.db'}"
         from cstf.ledger import StateDB
-        StateDB.from_url(url).migrate()
+        StateDB.from_url(_state_url(state_dir)).migrate()
         job = _job(state_dir, feed, persons)
         names, _ = inbound.register(job, inbound.discover(job))
     elif step in ("stage", "validate"):
@@ -300,7 +339,7 @@ RESTART_POINTS = ("stage", "plan_competences", "competence_status")
 
 
 def measure(persons: int, workdir: Path, steps: list[str] | None = None, env: dict | None = None,
-            keep: bool = True) -> list[dict]:
+            keep: bool = True, db: str = "sqlite") -> list[dict]:
     """Each step's figures, in order, each step run in a fresh process. With `steps`, the state kept before the
     latest restart point at or before the first of them is restored, and the steps from there to the last named
     one are run again (a step's state is the one it had in the whole run). `keep`: keep those copies of the state
@@ -319,19 +358,15 @@ def measure(persons: int, workdir: Path, steps: list[str] | None = None, env: di
             RESTART_POINTS[0]) else None
         if point is None or not (here / f"memory_state.before_{order[point]}").exists():
             raise SystemExit(f"no kept state to start {order[first]} from: run every step once first")
-        shutil.rmtree(state_dir)
-        shutil.copytree(here / f"memory_state.before_{order[point]}", state_dir)
+        _copy_state(here / f"memory_state.before_{order[point]}", state_dir)
         todo = order[point:last + 1]
     else:
         todo = order
-        shutil.rmtree(state_dir, ignore_errors=True)
-        state_dir.mkdir(parents=True)
+        _new_state(state_dir, db)
     results = []
     for step in todo:
         if step in RESTART_POINTS and not steps and keep:
-            dest = here / f"memory_state.before_{step}"
-            shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(state_dir, dest)
+            _copy_state(state_dir, here / f"memory_state.before_{step}")
         progress(f"memory {persons:,}: {step} ...")
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", step, "--persons", str(persons),
                "--state", str(state_dir), "--feed", str(feed)]
@@ -376,6 +411,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=ROOT / "work" / "bench")
     ap.add_argument("--steps", nargs="+", help="rerun only these steps on the state of the last whole run")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="the state DB of a whole run (--steps reruns on the database the last whole run used)")
     ap.add_argument("--trace", action="store_true", help="sample each step's memory: the stack at its peak")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--state", type=Path, help=argparse.SUPPRESS)
@@ -384,7 +421,10 @@ def main() -> None:
     if a.child:
         print(json.dumps(run_step(a.child, a.state, a.feed, a.persons)))
         return
-    results = measure(a.persons, a.workdir, a.steps, env={"BENCH_MEMORY_TRACE": "1"} if a.trace else None)
+    if a.db == "postgresql" and not a.steps and not pg_available():
+        sys.exit("--db postgresql: no PostgreSQL server answers at CSTF_YEAR_PG_URL (or its default)")
+    results = measure(a.persons, a.workdir, a.steps, env={"BENCH_MEMORY_TRACE": "1"} if a.trace else None,
+                      db=a.db)
     print(report(results))
     top = largest(results)
     if top:

@@ -39,7 +39,6 @@ import argparse
 import cProfile
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -53,8 +52,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from build_state import (LONDON, OUTBOUND_CERTS, SNAPSHOT_TEXT, _call_with, _completions_as_applied, _empty_snapshot,
                          _record_done, _status_builder)
-from common import ROOT, progress
-from sqlalchemy import create_engine, text
+from common import PG_ADMIN_URL, ROOT, drop_pg_database, pg_available, pg_database, progress
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 START = date(2024, 6, 1)      # the full file's date (sim.esr's default start)
@@ -62,7 +61,6 @@ VPD = "999"
 MEASURED = (1, 30, 365)
 CLOCK_MODULES = ("cstf.ledger.db", "cstf.ledger.outbound", "cstf.ledger.status", "cstf.ledger.transport",
                  "cstf.ledger.trust_settings", "cstf.ledger.mapping_store")
-PG_ADMIN_URL = os.environ.get("CSTF_YEAR_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 PG_DB = "cstf_year_bench"
 # A day's churn per person (NHS-like: ~12% turnover a year, ~15 CSTF achievements a person a year, half recorded
 # in ESR, half completed in Totara and sent out).
@@ -713,28 +711,7 @@ def _db_url(db: str, sqlite_dir: Path) -> tuple[str, callable]:
         shutil.rmtree(sqlite_dir, ignore_errors=True)
         sqlite_dir.mkdir(parents=True)
         return f"sqlite:///{sqlite_dir / 'state.db'}", lambda: None
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DB}"))
-        conn.execute(text(f"CREATE DATABASE {PG_DB}"))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_DB}"
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
-        admin.dispose()
-    return url, drop
-
-
-def pg_available() -> bool:
-    try:
-        engine = create_engine(PG_ADMIN_URL)
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
+    return pg_database(PG_DB), lambda: drop_pg_database(PG_DB)
 
 
 def measure(persons: int, dbs: tuple[str, ...] = ("sqlite", "postgresql"), measured: tuple[int, ...] = MEASURED,

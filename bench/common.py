@@ -6,6 +6,7 @@ machine moves both sides together and the ratio still says something.
 """
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -14,6 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The PostgreSQL server the benches that make databases of their own use (bench_year, bench_memory --db
+# postgresql): a URL of a database on it that is not one of theirs.
+PG_ADMIN_URL = os.environ.get("CSTF_YEAR_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 for _p in (str(ROOT / "plugins"), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
@@ -158,3 +162,37 @@ def same_rows_bare_seconds(db_url: str, table: str, columns: list[str], rows: li
     seconds = median_insert_seconds(engine, lambda conn: conn.execute(shape), scratch, columns, rows, repeat)
     engine.dispose()
     return seconds
+
+
+def pg_available() -> bool:
+    """Whether PG_ADMIN_URL's server answers."""
+    from sqlalchemy import create_engine, text
+    try:
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def pg_database(name: str, template: str | None = None) -> str:
+    """Database `name` made afresh on PG_ADMIN_URL's server: empty, or a copy of database `template` (which
+    nothing may be connected to; copied file by file, not through the WAL). Returns its URL."""
+    from sqlalchemy import create_engine, text
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}" + (f" TEMPLATE {template} STRATEGY FILE_COPY" if template else "")))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop database `name` on PG_ADMIN_URL's server, if it is there (its connections are ended)."""
+    from sqlalchemy import create_engine, text
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
