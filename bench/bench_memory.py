@@ -3,8 +3,8 @@
 The steps of build_state.py (discover + register, stage, validate, promote, plan users, apply users, record the
 user outcomes, plan competences, apply competences, record the competence outcomes, competence status, outbound
 plan, outbound file), each run in a fresh child process over the state the steps before it left, the GO feed
-cached as build_state caches it (work/bench/<N>/feed). A child reports its own peak resident memory (getrusage
-ru_maxrss = VmHWM), its resident memory once the code is imported (the floor of any step), and Arrow's own peak
+cached as build_state caches it (work/bench/<N>/feed). A child reports its own peak resident memory (VmHWM:
+common.peak_rss_mb), its resident memory once the code is imported (the floor of any step), and Arrow's own peak
 allocation. A child sets the allocators as a task does (cstf.memory.configure; BENCH_MEMORY_DEFAULT_ALLOCATORS=1:
 their defaults). What build_state makes up in place of Totara (the accounts the creates would make, the
 completions once applied, the outbound window's completions) is prepared in children of its own, reported apart:
@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -40,7 +39,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import ROOT, drop_pg_database, pg_available, pg_database, progress
+from common import ROOT, drop_pg_database, peak_rss_mb, pg_available, pg_database, progress
 
 # (name, kind): "step" is a step of the interface, "prepare" is the bench standing in for Totara.
 STEPS = [("register", "step"), ("stage", "step"), ("validate", "step"), ("promote", "step"),
@@ -327,7 +326,7 @@ def run_step(step: str, state_dir: Path, feed: Path, persons: int) -> dict:
     traced = tracer.done() if tracer else {}
     names_file.write_text(json.dumps(names))
     pool = pa.default_memory_pool()
-    return {"step": step, "seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {"step": step, "seconds": seconds, "peak_mb": peak_rss_mb(),
             "base_mb": base / 1024, "arrow_peak_mb": pool.max_memory() / 2**20, "arrow_pool": pool.backend_name,
             "note": note, "allocators": allocators, **traced}
 

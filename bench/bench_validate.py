@@ -4,7 +4,7 @@ Builds staged-shaped frames for a 100,000-person full file (1.5 million CMA,
 100k PRA, 120k ASA rows, plus small CDA/ORA/LCA/POA) with numpy, sprinkles a
 few bad lines in, and times validate_tables(). Prints seconds, the ratio to a
 plain-pandas reference doing comparable column checks in the same run, and the
-peak RSS of the process (resource.getrusage).
+peak RSS of the process (common.peak_rss_mb).
 
     .venv/bin/python bench/bench_validate.py [--persons 100000] [--cma 1500000]
     .venv/bin/python bench/bench_validate.py --go-file GO_999_GDW_GOF_20240601_00000101.DAT
@@ -12,7 +12,6 @@ peak RSS of the process (resource.getrusage).
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import time
 from pathlib import Path
@@ -23,13 +22,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
+from common import peak_rss_mb  # noqa: E402
+
 from cstf.validation import References, validate_tables  # noqa: E402
 
 FILE = "GO_999_GDW_GOF_20240601_00000101.DAT"
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def s(values) -> pd.Series:
