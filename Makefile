@@ -29,8 +29,10 @@ run: $(STAMP)
 
 # The tests, quick (under 15 minutes here); the slow suites (fault survival, the Celery cluster, the browser and
 # data-protection scans of a whole demo run, the real scheduler's backfills) are `make test-slow`. CI runs both.
+# Two pytest-xdist workers, one a core; worksteal evens out the long DAG scenarios (serial: TEST_WORKERS=0).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not slow" -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 .PHONY: test-slow
 test-slow: $(STAMP) chromium
