@@ -182,22 +182,23 @@ def pg_available() -> bool:
         return False
 
 
+def _pg_admin(statement: str) -> None:
+    """Run one statement on PG_ADMIN_URL's server outside a transaction (CREATE and DROP DATABASE need that)."""
+    from sqlalchemy import create_engine
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(statement)
+    admin.dispose()
+
+
 def pg_database(name: str, template: str | None = None) -> str:
     """Database `name` made afresh on PG_ADMIN_URL's server: empty, or a copy of database `template` (which
     nothing may be connected to; copied file by file, not through the WAL). Returns its URL."""
-    from sqlalchemy import create_engine, text
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}" + (f" TEMPLATE {template} STRATEGY FILE_COPY" if template else "")))
-    admin.dispose()
+    drop_pg_database(name)
+    _pg_admin(f"CREATE DATABASE {name}" + (f" TEMPLATE {template} STRATEGY FILE_COPY" if template else ""))
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 def drop_pg_database(name: str) -> None:
     """Drop database `name` on PG_ADMIN_URL's server, if it is there (its connections are ended)."""
-    from sqlalchemy import create_engine, text
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -91,15 +91,15 @@ def test_copy_keeps_the_rows_order_across_pages(pg):
     assert left == 0
 
 
-TEN = "INSERT INTO copy_refused (a, b) VALUES (:a, :b)"
+PLAIN_INSERT = "INSERT INTO copy_refused (a, b) VALUES (:a, :b)"
 
 
 @pytest.mark.parametrize("body, b", [
     # Arrow writes a timestamp as 2024-06-04 03:00:00.000000; a parameter into a text column is 2024-06-04 03:00:00
-    (TEN, [datetime(2024, 6, 4, 3, 0)] * 10),
-    (TEN, [date(2024, 6, 3)] * 10),                          # a date: not among the types known to be written alike
-    (TEN, [0.1] * 10),                                       # a float: the same
-    (TEN, ["x"] * 9 + [7]),                                  # mixed types, in the last page only
+    (PLAIN_INSERT, [datetime(2024, 6, 4, 3, 0)] * 10),
+    (PLAIN_INSERT, [date(2024, 6, 3)] * 10),                          # a date: not among the types known to be written alike
+    (PLAIN_INSERT, [0.1] * 10),                                       # a float: the same
+    (PLAIN_INSERT, ["x"] * 9 + [7]),                                  # mixed types, in the last page only
     ("INSERT INTO copy_refused (a, b) VALUES (:a, upper(:b))", ["x"] * 10),                          # an expression
     ("INSERT INTO copy_refused (a, b) VALUES (:a, :b) ON CONFLICT (a) DO UPDATE SET b = :b", ["x"] * 10),  # tail param
 ])
